@@ -1,0 +1,67 @@
+// app.jwtAuth: revocation and session listing for the app's own code.
+import type { FastifyBaseLogger } from 'fastify'
+import type { AuthContext } from './context.js'
+import { verifyAccessToken } from './authenticate.js'
+import { storeCall } from './challenge.js'
+import { FST_JWT_AUTH_INVALID_OPTION } from './errors.js'
+import { subOfSessionId } from './tokens/refresh.js'
+import type { AccessTokenPayload, JwtAuthApi, RegisteredClaims } from './types.js'
+
+function checkSub (sub: unknown): asserts sub is string {
+  if (typeof sub !== 'string' || sub === '') throw new FST_JWT_AUTH_INVALID_OPTION('sub', 'must be a non-empty string')
+}
+
+export function createApi (context: AuthContext, log: FastifyBaseLogger): JwtAuthApi {
+  const { config, access, emit } = context
+  const store = config.store
+
+  function decodeForRevocation (token: string): AccessTokenPayload | null {
+    try {
+      return access.verify(token)
+    } catch {
+      return null // expired tokens need no revocation; invalid ones cannot be ours
+    }
+  }
+
+  return {
+    store,
+
+    async revokeToken (token) {
+      const claims: Pick<RegisteredClaims, 'sub' | 'jti' | 'exp'> | null =
+        typeof token === 'string' ? decodeForRevocation(token) : token
+      if (claims === null || typeof claims.jti !== 'string' || typeof claims.exp !== 'number') return false
+      checkSub(claims.sub)
+      // Kept until the token would have expired anyway, clock tolerance included.
+      const ttl = claims.exp * 1000 + config.clockTolerance - Date.now()
+      if (ttl <= 0) return false
+      await storeCall(log, 'revokeToken', () => store.revokeToken(claims.sub, claims.jti, Math.ceil(ttl)))
+      emit({ type: 'token-revoked', sub: claims.sub, time: Date.now() }, log)
+      return true
+    },
+
+    async revokeSession (sessionId) {
+      const sub = typeof sessionId === 'string' ? subOfSessionId(sessionId) : null
+      if (sub === null) return false
+      const revoked = await storeCall(log, 'revokeSession', () => store.revokeSession(sub, sessionId))
+      if (revoked === null) return false
+      emit({ type: 'session-revoked', sub, sessionId, reason: 'api', time: Date.now() }, log)
+      return true
+    },
+
+    async revokeUser (sub) {
+      checkSub(sub)
+      const count = await storeCall(log, 'revokeUser', () => store.revokeUser(sub))
+      emit({ type: 'user-revoked', sub, time: Date.now() }, log)
+      return count
+    },
+
+    async listSessions (sub) {
+      checkSub(sub)
+      return await storeCall(log, 'listSessions', () => store.listSessions(sub))
+    },
+
+    async verifyAccessToken (token) {
+      return await verifyAccessToken(token, context, log)
+    }
+  }
+}

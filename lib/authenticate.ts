@@ -1,0 +1,68 @@
+// The preHandler: extract -> verify -> revocation check -> request.user.
+// Everything it needs is built at registration; per request it awaits one store call.
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { storeUnavailable, withChallenge } from './challenge.js'
+import type { AuthContext } from './context.js'
+import { isCrossOriginUnsafe } from './cookies.js'
+import {
+  FST_JWT_AUTH_CROSS_ORIGIN,
+  FST_JWT_AUTH_INVALID_REQUEST,
+  FST_JWT_AUTH_NO_TOKEN,
+  FST_JWT_AUTH_TOKEN_REVOKED
+} from './errors.js'
+import type { AccessTokenPayload, AuthenticateHook } from './types.js'
+
+// RFC 6750 §2.1: "Bearer" 1*SP b64token; the scheme name is case-insensitive.
+const bearerPattern = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
+const bearerScheme = /^Bearer(?: |$)/i
+
+/** The access token of a request, from the Bearer header or the access cookie. */
+export function extractAccessToken (request: FastifyRequest, context: AuthContext): string {
+  const cookies = context.config.cookies
+  const header = request.headers.authorization
+  let token: string | undefined
+  if (header !== undefined) {
+    const match = bearerPattern.exec(header)
+    if (match !== null) token = match[1]
+    else if (bearerScheme.test(header)) throw new FST_JWT_AUTH_INVALID_REQUEST('Malformed Bearer authorization header')
+    // Any other scheme (Basic, ...) is not ours: as if no credentials were sent.
+  }
+  if (cookies !== null) {
+    const cookieToken = request.cookies[cookies.accessName]
+    if (cookieToken !== undefined && cookieToken !== '') {
+      if (token === undefined) {
+        if (isCrossOriginUnsafe(request, cookies)) throw new FST_JWT_AUTH_CROSS_ORIGIN(request.method)
+        return cookieToken
+      }
+      // RFC 6750 §2: one method per request. The same token in both places is tolerated,
+      // since tools such as Postman replay the cookie next to the header.
+      if (cookieToken !== token) throw new FST_JWT_AUTH_INVALID_REQUEST('Two different access tokens were sent')
+    }
+  }
+  if (token === undefined) throw new FST_JWT_AUTH_NO_TOKEN()
+  return token
+}
+
+/** Verifies a token and checks it against the store. */
+export async function verifyAccessToken (token: string, context: AuthContext, log: FastifyBaseLogger): Promise<AccessTokenPayload> {
+  const payload = context.access.verify(token)
+  let revoked: boolean
+  try {
+    revoked = await context.config.store.isRevoked(payload.sub, payload.sid, payload.jti)
+  } catch (error) {
+    throw storeUnavailable(log, 'isRevoked', error)
+  }
+  if (revoked) throw new FST_JWT_AUTH_TOKEN_REVOKED()
+  return payload
+}
+
+export function createAuthenticate (context: AuthContext): AuthenticateHook {
+  const realm = context.config.realm
+  return async function authenticate (request, reply) {
+    try {
+      request.user = await verifyAccessToken(extractAccessToken(request, context), context, request.log)
+    } catch (error) {
+      throw withChallenge(reply, realm, error)
+    }
+  }
+}

@@ -1,0 +1,46 @@
+// Response headers that go with each auth error: the RFC 6750 §3 WWW-Authenticate challenge,
+// and Retry-After on a store outage. Errors keep Fastify's usual JSON body.
+import type { FastifyBaseLogger, FastifyReply } from 'fastify'
+import { FST_JWT_AUTH_STORE_UNAVAILABLE, oauthErrors } from './errors.js'
+
+export const retryAfterSeconds = 5
+
+interface CodedError {
+  code?: string
+  statusCode?: number
+  message: string
+}
+
+function quoted (value: string): string {
+  return `"${value.replace(/["\\]/g, '\\$&')}"`
+}
+
+/** Sets the headers that belong to `error` on `reply` and returns the error to throw. */
+export function withChallenge (reply: FastifyReply, realm: string, error: unknown, scope?: string): unknown {
+  const { code, statusCode, message } = error as CodedError
+  if (code === 'FST_JWT_AUTH_STORE_UNAVAILABLE') {
+    reply.header('retry-after', retryAfterSeconds)
+  } else if (statusCode === 401 || statusCode === 403 || code === 'FST_JWT_AUTH_INVALID_REQUEST') {
+    let challenge = `Bearer realm=${quoted(realm)}`
+    const name = code === undefined ? undefined : oauthErrors[code]
+    if (name !== undefined) challenge += `, error="${name}", error_description=${quoted(message)}`
+    if (scope !== undefined) challenge += `, scope=${quoted(scope)}`
+    reply.header('www-authenticate', challenge)
+  }
+  return error
+}
+
+/** A failed store call becomes a 503; the log names the operation, never its arguments. */
+export function storeUnavailable (log: FastifyBaseLogger, operation: string, error: unknown): Error {
+  log.error({ storeOperation: operation, error: (error as Error)?.message }, 'fastify-jwt-auth store call failed')
+  return new FST_JWT_AUTH_STORE_UNAVAILABLE({ cause: error })
+}
+
+/** Runs one store call off the hot path, turning a failure into a 503 error. */
+export async function storeCall<T> (log: FastifyBaseLogger, operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (error) {
+    throw storeUnavailable(log, operation, error)
+  }
+}

@@ -1,0 +1,55 @@
+// Token cookies (HttpOnly; Secure by default; SameSite=Lax for access, Strict for refresh
+// whose Path is the auth prefix) and the cross-origin check for cookie-authenticated requests.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { CookieConfig } from './options.js'
+
+const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+export function setTokenCookies (
+  reply: FastifyReply,
+  cookies: CookieConfig,
+  refreshPath: string,
+  accessToken: string,
+  accessMaxAge: number,
+  refreshToken: string,
+  refreshMaxAge: number
+): void {
+  reply.setCookie(cookies.accessName, accessToken, {
+    path: '/',
+    httpOnly: true,
+    secure: cookies.secure,
+    sameSite: cookies.accessSameSite,
+    domain: cookies.domain,
+    maxAge: accessMaxAge
+  })
+  reply.setCookie(cookies.refreshName, refreshToken, {
+    path: refreshPath,
+    httpOnly: true,
+    secure: cookies.secure,
+    sameSite: cookies.refreshSameSite,
+    domain: cookies.domain,
+    maxAge: refreshMaxAge
+  })
+}
+
+export function clearTokenCookies (reply: FastifyReply, cookies: CookieConfig, refreshPath: string): void {
+  const common = { httpOnly: true, secure: cookies.secure, domain: cookies.domain }
+  reply.clearCookie(cookies.accessName, { ...common, path: '/', sameSite: cookies.accessSameSite })
+  reply.clearCookie(cookies.refreshName, { ...common, path: refreshPath, sameSite: cookies.refreshSameSite })
+}
+
+/**
+ * True when an unsafe request comes from another origin: by its Origin header, or failing
+ * that by Sec-Fetch-Site. Requests with neither (curl, server-to-server) are not browsers.
+ */
+export function isCrossOriginUnsafe (request: FastifyRequest, cookies: CookieConfig): boolean {
+  if (!cookies.originCheck || safeMethods.has(request.method)) return false
+  const origin = request.headers.origin
+  if (origin !== undefined) {
+    if (cookies.allowedOrigins.has(origin)) return false
+    return origin !== `${request.protocol}://${request.host}`
+  }
+  const site = request.headers['sec-fetch-site']
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none'
+  return false
+}

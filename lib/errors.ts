@@ -1,0 +1,68 @@
+// Every error code of the plugin, nothing else. Request errors carry the RFC 6750 / RFC 6749
+// error name in `oauthErrors`; registration errors are programmer errors (status 500).
+import createError from '@fastify/error'
+
+// Registration: bad options fail loudly, once, when the plugin is registered.
+export const FST_JWT_AUTH_MISSING_SECRET = createError(
+  'FST_JWT_AUTH_MISSING_SECRET',
+  'The secret option is required: pass at least 32 random bytes, e.g. crypto.randomBytes(32).toString("base64url")'
+)
+export const FST_JWT_AUTH_WEAK_SECRET = createError(
+  'FST_JWT_AUTH_WEAK_SECRET',
+  'The secret must be at least 32 bytes long (got %s bytes): generate one with crypto.randomBytes(32).toString("base64url")'
+)
+export const FST_JWT_AUTH_INVALID_DURATION = createError(
+  'FST_JWT_AUTH_INVALID_DURATION',
+  'Option %s must be a positive duration: a number of seconds or a string such as "15m", "7d", "10s"'
+)
+export const FST_JWT_AUTH_INVALID_LIFETIME = createError('FST_JWT_AUTH_INVALID_LIFETIME', '%s')
+export const FST_JWT_AUTH_INVALID_PREFIX = createError(
+  'FST_JWT_AUTH_INVALID_PREFIX',
+  'Option routes.prefix must start with "/" and must not end with "/" (use "" for the root)'
+)
+export const FST_JWT_AUTH_INVALID_OPTION = createError('FST_JWT_AUTH_INVALID_OPTION', 'Option %s %s')
+export const FST_JWT_AUTH_INVALID_STORE = createError(
+  'FST_JWT_AUTH_INVALID_STORE',
+  'Option store must implement the Store interface: %s is not a function'
+)
+export const FST_JWT_AUTH_INVALID_GUARD = createError(
+  'FST_JWT_AUTH_INVALID_GUARD',
+  '%s needs at least one non-empty string'
+)
+export const FST_JWT_AUTH_INVALID_CLAIMS = createError('FST_JWT_AUTH_INVALID_CLAIMS', 'issueTokens: %s')
+
+// Requests.
+export const FST_JWT_AUTH_NO_TOKEN = createError('FST_JWT_AUTH_NO_TOKEN', 'No access token was presented', 401)
+export const FST_JWT_AUTH_INVALID_REQUEST = createError('FST_JWT_AUTH_INVALID_REQUEST', '%s', 400)
+export const FST_JWT_AUTH_TOKEN_INVALID = createError('FST_JWT_AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
+export const FST_JWT_AUTH_TOKEN_EXPIRED = createError('FST_JWT_AUTH_TOKEN_EXPIRED', 'The access token has expired', 401)
+export const FST_JWT_AUTH_TOKEN_REVOKED = createError('FST_JWT_AUTH_TOKEN_REVOKED', 'The access token has been revoked', 401)
+export const FST_JWT_AUTH_INSUFFICIENT_SCOPE = createError('FST_JWT_AUTH_INSUFFICIENT_SCOPE', '%s', 403)
+export const FST_JWT_AUTH_CROSS_ORIGIN = createError(
+  'FST_JWT_AUTH_CROSS_ORIGIN',
+  'Cookie-authenticated %s request from another origin refused',
+  403
+)
+export const FST_JWT_AUTH_INVALID_GRANT = createError('FST_JWT_AUTH_INVALID_GRANT', '%s', 400)
+export const FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE = createError(
+  'FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE',
+  'Only grant_type "refresh_token" is supported here',
+  400
+)
+export const FST_JWT_AUTH_SESSION_NOT_FOUND = createError('FST_JWT_AUTH_SESSION_NOT_FOUND', 'No such session', 404)
+export const FST_JWT_AUTH_STORE_UNAVAILABLE = createError(
+  'FST_JWT_AUTH_STORE_UNAVAILABLE',
+  'The session store is unavailable, retry later',
+  503
+)
+
+/** The RFC 6750 §3.1 / RFC 6749 §5.2 error name of each request error. */
+export const oauthErrors: Readonly<Record<string, string>> = {
+  FST_JWT_AUTH_INVALID_REQUEST: 'invalid_request',
+  FST_JWT_AUTH_TOKEN_INVALID: 'invalid_token',
+  FST_JWT_AUTH_TOKEN_EXPIRED: 'invalid_token',
+  FST_JWT_AUTH_TOKEN_REVOKED: 'invalid_token',
+  FST_JWT_AUTH_INSUFFICIENT_SCOPE: 'insufficient_scope',
+  FST_JWT_AUTH_INVALID_GRANT: 'invalid_grant',
+  FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE: 'unsupported_grant_type'
+}

@@ -1,0 +1,43 @@
+// requireRoles / requireScopes: preHandler factories that run after app.authenticate.
+// Roles: the user needs at least one of them. Scopes: the user needs every one (RFC 6750 §3.1).
+import { withChallenge } from './challenge.js'
+import { FST_JWT_AUTH_INSUFFICIENT_SCOPE, FST_JWT_AUTH_INVALID_GUARD, FST_JWT_AUTH_NO_TOKEN } from './errors.js'
+import type { AccessTokenPayload, AuthenticateHook, GuardFactory } from './types.js'
+
+function checkRequired (name: string, required: string[]): void {
+  if (required.length === 0 || !required.every(value => typeof value === 'string' && value !== '')) {
+    throw new FST_JWT_AUTH_INVALID_GUARD(name)
+  }
+}
+
+type Check = (user: AccessTokenPayload) => boolean
+
+function guard (realm: string, check: Check, message: string, scope?: string): AuthenticateHook {
+  return async function requireClaims (request, reply) {
+    const user = request.user as AccessTokenPayload | null
+    if (user === null || typeof user !== 'object') throw withChallenge(reply, realm, new FST_JWT_AUTH_NO_TOKEN())
+    if (!check(user)) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_SCOPE(message), scope)
+  }
+}
+
+export function createRequireRoles (realm: string): GuardFactory {
+  return function requireRoles (...roles) {
+    checkRequired('requireRoles', roles)
+    const wanted = new Set(roles)
+    const check: Check = user => Array.isArray(user.roles) && user.roles.some(role => wanted.has(role))
+    return guard(realm, check, `One of these roles is required: ${roles.join(', ')}`)
+  }
+}
+
+export function createRequireScopes (realm: string): GuardFactory {
+  return function requireScopes (...scopes) {
+    checkRequired('requireScopes', scopes)
+    const check: Check = user => {
+      if (typeof user.scope !== 'string') return false
+      const granted = user.scope.split(' ')
+      return scopes.every(scope => granted.includes(scope))
+    }
+    const scope = scopes.join(' ')
+    return guard(realm, check, `These scopes are required: ${scope}`, scope)
+  }
+}

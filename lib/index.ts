@@ -1,0 +1,44 @@
+// fastify-jwt-auth: drop-in JWT authentication for Fastify 5. Wiring and exports only.
+import fp from 'fastify-plugin'
+import { jwtAuthPlugin } from './plugin.js'
+import type { AuthenticateHook, GuardFactory, IssueTokens, JwtAuthApi, AccessTokenPayload } from './types.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: verifies the access token (Bearer header or cookie) and sets request.user. */
+    authenticate: AuthenticateHook
+    /** preHandler factory: the user needs at least one of the roles. */
+    requireRoles: GuardFactory
+    /** preHandler factory: the user needs every one of the scopes. */
+    requireScopes: GuardFactory
+    jwtAuth: JwtAuthApi
+  }
+  interface FastifyReply {
+    /** Starts a session and resolves to the RFC 6749 §5.1 token response; sets cookies if enabled. */
+    issueTokens: IssueTokens
+  }
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    user: AccessTokenPayload
+  }
+}
+
+export const jwtAuth = fp(jwtAuthPlugin, { fastify: '5.x', name: 'fastify-jwt-auth' })
+export default jwtAuth
+
+export { MemoryStore } from './store/memory.js'
+export type { MemoryStoreOptions } from './store/memory.js'
+export type {
+  CreateSessionInput,
+  CreateSessionResult,
+  RotateInput,
+  RotateResult,
+  SessionInfo,
+  SessionRecord,
+  Store
+} from './store/store.js'
+export type { Duration } from './duration.js'
+export type * from './types.js'
+export * as errors from './errors.js'

@@ -1,0 +1,189 @@
+// The optional built-in routes, registered under the prefix in their own encapsulated context.
+// Token endpoints (/refresh, /revoke) answer errors in the RFC 6749 §5.2 shape; the others use
+// Fastify's usual error body plus the RFC 6750 challenge.
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { storeCall, withChallenge } from './challenge.js'
+import type { AuthContext } from './context.js'
+import { clearTokenCookies, isCrossOriginUnsafe } from './cookies.js'
+import {
+  FST_JWT_AUTH_CROSS_ORIGIN,
+  FST_JWT_AUTH_INVALID_REQUEST,
+  FST_JWT_AUTH_SESSION_NOT_FOUND,
+  FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE,
+  oauthErrors
+} from './errors.js'
+import { refreshCookiePath, rotateRefreshToken } from './issue.js'
+import { digestRefreshToken, parseRefreshToken } from './tokens/refresh.js'
+import type { AccessTokenPayload, AuthenticateHook, JwtAuthApi } from './types.js'
+
+const maxTokenLength = 4096
+const tokenString = { type: 'string', minLength: 1, maxLength: maxTokenLength }
+const refreshBody = {
+  type: 'object',
+  properties: { refresh_token: tokenString, grant_type: { type: 'string', maxLength: 64 } }
+}
+const revokeBody = {
+  type: 'object',
+  required: ['token'],
+  properties: { token: tokenString, token_type_hint: { type: 'string', maxLength: 64 } }
+}
+const sessionParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 23, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$' } }
+}
+
+/** A POST with no body (the refresh cookie alone) validates as an empty object. */
+async function emptyBodyAsObject (request: FastifyRequest): Promise<void> {
+  if (request.body === undefined || request.body === null) request.body = {}
+}
+
+interface RefreshBody { refresh_token?: string, grant_type?: string }
+interface RevokeBody { token: string, token_type_hint?: string }
+
+export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticate: AuthenticateHook): FastifyPluginAsync {
+  const { config } = context
+  const cookies = config.cookies
+  const routes = config.routes!
+  const cookiePath = refreshCookiePath(context)
+
+  /** The refresh token of a request: from the body, else from the refresh cookie. */
+  function presentedRefreshToken (request: FastifyRequest<{ Body: RefreshBody }>): string | undefined {
+    const fromBody = request.body.refresh_token
+    const fromCookie = cookies === null ? undefined : request.cookies[cookies.refreshName]
+    if (fromBody !== undefined) {
+      if (fromCookie !== undefined && fromCookie !== '' && fromCookie !== fromBody) {
+        throw new FST_JWT_AUTH_INVALID_REQUEST('Two different refresh tokens were sent')
+      }
+      return fromBody
+    }
+    if (fromCookie === undefined || fromCookie === '') return undefined
+    if (isCrossOriginUnsafe(request, cookies!)) throw new FST_JWT_AUTH_CROSS_ORIGIN(request.method)
+    return fromCookie
+  }
+
+  function clearCookies (reply: FastifyReply): void {
+    if (cookies !== null) clearTokenCookies(reply, cookies, cookiePath)
+  }
+
+  async function tokenEndpoints (instance: FastifyInstance): Promise<void> {
+    instance.addHook('preValidation', emptyBodyAsObject)
+    // RFC 6749 and RFC 7009 clients send forms; JSON is accepted too.
+    if (!instance.hasContentTypeParser('application/x-www-form-urlencoded')) {
+      instance.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16_384 },
+        (_request, body, done) => { done(null, Object.fromEntries(new URLSearchParams(body as string))) })
+    }
+    instance.setErrorHandler(function tokenEndpointError (error: FastifyError, request, reply) {
+      // Any other 400 (schema, unparsable body) is an RFC 6749 invalid_request too.
+      const coded = error.statusCode === 400 && oauthErrors[error.code] === undefined
+        ? new FST_JWT_AUTH_INVALID_REQUEST(error.message)
+        : error
+      const name = oauthErrors[coded.code]
+      if (name === undefined) throw withChallenge(reply, config.realm, coded)
+      request.log.info({ code: coded.code }, 'token endpoint refused the request')
+      const statusCode = coded.statusCode ?? 400
+      return reply.code(statusCode).header('cache-control', 'no-store').send({
+        statusCode,
+        code: coded.code,
+        error: name,
+        error_description: coded.message,
+        message: coded.message
+      })
+    })
+
+    if (routes.refresh) {
+      instance.post<{ Body: RefreshBody }>('/refresh', { schema: { body: refreshBody } }, async (request, reply) => {
+        const grantType = request.body.grant_type
+        if (grantType !== undefined && grantType !== 'refresh_token') throw new FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE()
+        const token = presentedRefreshToken(request)
+        if (token === undefined) throw new FST_JWT_AUTH_INVALID_REQUEST('No refresh token was presented')
+        return await rotateRefreshToken(context, request, reply, token)
+      })
+    }
+
+    if (routes.revoke) {
+      // RFC 7009: 200 whether or not the token was known or still valid.
+      instance.post<{ Body: RevokeBody }>('/revoke', { schema: { body: revokeBody } }, async (request, reply) => {
+        const { token } = request.body
+        const refresh = parseRefreshToken(token)
+        if (refresh !== null) {
+          const revoked = await storeCall(request.log, 'revokeSession',
+            () => config.store.revokeSession(refresh.sub, refresh.sessionId, digestRefreshToken(token)))
+          if (revoked !== null) {
+            context.emit({ type: 'session-revoked', sub: refresh.sub, sessionId: refresh.sessionId, reason: 'revoke-endpoint', time: Date.now() }, request.log)
+          }
+        } else {
+          await api.revokeToken(token)
+        }
+        return reply.header('cache-control', 'no-store').send()
+      })
+    }
+  }
+
+  async function sessionRoutes (instance: FastifyInstance): Promise<void> {
+    instance.addHook('preValidation', emptyBodyAsObject)
+    if (routes.logout) {
+      // Logs out with the refresh token when one is sent (it works after the access token
+      // expired), else with the access token. Idempotent: an unknown token still logs out.
+      instance.post<{ Body: RefreshBody }>('/logout', { schema: { body: refreshBody } }, async (request, reply) => {
+        let refreshToken: string | undefined
+        try {
+          refreshToken = presentedRefreshToken(request)
+        } catch (error) {
+          throw withChallenge(reply, config.realm, error)
+        }
+        let sub: string
+        let sessionId: string
+        let digest: string | undefined
+        if (refreshToken !== undefined) {
+          const parsed = parseRefreshToken(refreshToken)
+          if (parsed === null) {
+            clearCookies(reply)
+            return reply.code(204).send()
+          }
+          ({ sub, sessionId } = parsed)
+          digest = digestRefreshToken(refreshToken)
+        } else {
+          await authenticate(request, reply)
+          ;({ sub, sid: sessionId } = request.user as AccessTokenPayload)
+        }
+        const revoked = await storeCall(request.log, 'revokeSession', () => config.store.revokeSession(sub, sessionId, digest))
+        if (revoked !== null) context.emit({ type: 'session-revoked', sub, sessionId, reason: 'logout', time: Date.now() }, request.log)
+        clearCookies(reply)
+        return reply.code(204).send()
+      })
+    }
+
+    if (routes.logoutAll) {
+      instance.post('/logout-all', { preHandler: authenticate }, async (request, reply) => {
+        await api.revokeUser((request.user as AccessTokenPayload).sub)
+        clearCookies(reply)
+        return reply.code(204).send()
+      })
+    }
+
+    if (routes.sessions) {
+      instance.get('/sessions', { preHandler: authenticate }, async (request) => {
+        const user = request.user as AccessTokenPayload
+        const sessions = await api.listSessions(user.sub)
+        return sessions.map(session => ({ ...session, current: session.id === user.sid }))
+      })
+
+      instance.delete<{ Params: { id: string } }>('/sessions/:id', { preHandler: authenticate, schema: { params: sessionParams } }, async (request, reply) => {
+        const user = request.user as AccessTokenPayload
+        const id = request.params.id
+        // Only the caller's own sessions: another user's id is as unknown as a made-up one.
+        const revoked = await storeCall(request.log, 'revokeSession', () => config.store.revokeSession(user.sub, id))
+        if (revoked === null) throw new FST_JWT_AUTH_SESSION_NOT_FOUND()
+        context.emit({ type: 'session-revoked', sub: user.sub, sessionId: id, reason: 'api', time: Date.now() }, request.log)
+        if (id === user.sid) clearCookies(reply)
+        return reply.code(204).send()
+      })
+    }
+  }
+
+  return async function builtInRoutes (instance) {
+    await instance.register(tokenEndpoints)
+    await instance.register(sessionRoutes)
+  }
+}

@@ -1,0 +1,96 @@
+// The storage contract every store implements. The plugin passes durations, never
+// timestamps: each store reads its own clock (Redis reads TIME inside its scripts), so
+// instances with skewed clocks agree. Digests only: a store never sees a refresh token.
+
+/** What a store keeps about one session (one device, one refresh-token family). */
+export interface SessionInfo {
+  /** The session id, also the `sid` claim of its access tokens. */
+  id: string
+  sub: string
+  /** Epoch milliseconds. */
+  createdAt: number
+  lastUsedAt: number
+  /** When the session dies if it is not refreshed again: min(absolute end, idle end). */
+  expiresAt: number
+  userAgent?: string
+  ip?: string
+}
+
+/** A session plus the app's claims, which each refreshed access token carries again. */
+export interface SessionRecord extends SessionInfo {
+  claims: Record<string, unknown>
+}
+
+export interface CreateSessionInput {
+  sub: string
+  sessionId: string
+  /** SHA-256 digest (base64url) of the first refresh token. */
+  refreshDigest: string
+  claims: Record<string, unknown>
+  /** Absolute lifetime in ms, fixed now and never extended. */
+  lifetime: number
+  /** Idle lifetime in ms, restarted by every rotation. */
+  idleTimeout: number
+  /** Most live sessions one user may hold; the oldest are evicted beyond it. */
+  maxSessions: number
+  userAgent?: string
+  ip?: string
+}
+
+export interface CreateSessionResult {
+  session: SessionRecord
+  /** Ids of the sessions evicted to respect maxSessions. */
+  evicted: string[]
+}
+
+export interface RotateInput {
+  sub: string
+  sessionId: string
+  presentedDigest: string
+  successorDigest: string
+  /** The successor token sealed with a key only its predecessor can derive (for grace). */
+  sealedSuccessor: string
+  idleTimeout: number
+  reuseGrace: number
+}
+
+export type RotateResult =
+  /** The presented token was current: the successor is now current. */
+  | { status: 'rotated', session: SessionRecord }
+  /** The presented token is the immediate predecessor, within grace: same successor again. */
+  | { status: 'grace', session: SessionRecord, sealedSuccessor: string }
+  /** Any other token of a live session: the store has revoked the session. */
+  | { status: 'reused' }
+  /** No live session. */
+  | { status: 'invalid' }
+
+export interface Store {
+  createSession (input: CreateSessionInput): Promise<CreateSessionResult>
+  /** One atomic step: N concurrent calls with one token leave exactly one successor chain. */
+  rotateRefreshToken (input: RotateInput): Promise<RotateResult>
+  /** True when the session is gone or the jti is denylisted. The per-request check. */
+  isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean>
+  /** Denylists one access token for `ttl` ms (until it would have expired anyway). */
+  revokeToken (sub: string, jti: string, ttl: number): Promise<void>
+  /**
+   * Deletes one session. With `refreshDigest`, only when that digest is the session's current
+   * or previous refresh token. Resolves to the revoked session, or null when none was.
+   */
+  revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null>
+  /** Deletes every session of the user; resolves to how many there were. */
+  revokeUser (sub: string): Promise<number>
+  listSessions (sub: string): Promise<SessionInfo[]>
+  /** Called on app close when the plugin owns the store. */
+  close? (): Promise<void>
+}
+
+/** The method names a store must have, checked once at registration. */
+export const storeMethods = [
+  'createSession',
+  'rotateRefreshToken',
+  'isRevoked',
+  'revokeToken',
+  'revokeSession',
+  'revokeUser',
+  'listSessions'
+] as const
