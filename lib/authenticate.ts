@@ -14,7 +14,7 @@ import type { AccessTokenPayload, AuthenticateHook } from './types.js'
 
 // RFC 6750 §2.1: "Bearer" 1*SP b64token; the scheme name is case-insensitive.
 const bearerPattern = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
-const bearerScheme = /^Bearer(?: |$)/i
+const bearerScheme = /^Bearer(?:\s|$)/i
 
 /** The access token of a request, from the Bearer header or the access cookie. */
 export function extractAccessToken (request: FastifyRequest, context: AuthContext): string {

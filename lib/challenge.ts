@@ -1,6 +1,6 @@
 // Response headers that go with each auth error: the RFC 6750 §3 WWW-Authenticate challenge,
 // and Retry-After on a store outage. Errors keep Fastify's usual JSON body.
-import type { FastifyBaseLogger, FastifyReply } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { FST_JWT_AUTH_STORE_UNAVAILABLE, oauthErrors } from './errors.js'
 
 export const retryAfterSeconds = 5
@@ -18,9 +18,7 @@ function quoted (value: string): string {
 /** Sets the headers that belong to `error` on `reply` and returns the error to throw. */
 export function withChallenge (reply: FastifyReply, realm: string, error: unknown, scope?: string): unknown {
   const { code, statusCode, message } = error as CodedError
-  if (code === 'FST_JWT_AUTH_STORE_UNAVAILABLE') {
-    reply.header('retry-after', retryAfterSeconds)
-  } else if (statusCode === 401 || statusCode === 403 || code === 'FST_JWT_AUTH_INVALID_REQUEST') {
+  if (statusCode === 401 || statusCode === 403 || code === 'FST_JWT_AUTH_INVALID_REQUEST') {
     let challenge = `Bearer realm=${quoted(realm)}`
     const name = code === undefined ? undefined : oauthErrors[code]
     if (name !== undefined) challenge += `, error="${name}", error_description=${quoted(message)}`
@@ -28,6 +26,14 @@ export function withChallenge (reply: FastifyReply, realm: string, error: unknow
     reply.header('www-authenticate', challenge)
   }
   return error
+}
+
+/**
+ * onError hook: a store outage answers 503 with Retry-After wherever it surfaces, in the
+ * plugin's routes or in the app's own (through reply.issueTokens or app.jwtAuth).
+ */
+export async function retryAfterOnOutage (_request: FastifyRequest, reply: FastifyReply, error: FastifyError): Promise<void> {
+  if (error.code === 'FST_JWT_AUTH_STORE_UNAVAILABLE') reply.header('retry-after', retryAfterSeconds)
 }
 
 /** A failed store call becomes a 503; the log names the operation, never its arguments. */

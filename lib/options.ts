@@ -60,7 +60,6 @@ const hmacAlgorithms = new Set(['HS256', 'HS384', 'HS512'])
 const cookieNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
-  if (options === null || typeof options !== 'object') throw new FST_JWT_AUTH_INVALID_OPTION('options', 'must be an object')
   const secret = checkSecret(options.secret)
   const algorithm = options.algorithm ?? 'HS256'
   if (!hmacAlgorithms.has(algorithm)) {

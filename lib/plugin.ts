@@ -4,6 +4,7 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { createApi } from './api.js'
 import { createAuthenticate } from './authenticate.js'
+import { retryAfterOnOutage } from './challenge.js'
 import { createEmitter } from './context.js'
 import type { AuthContext } from './context.js'
 import { createRequireRoles, createRequireScopes } from './guards.js'
@@ -31,6 +32,8 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
   fastify.decorateReply('issueTokens', function (this: FastifyReply, claims: IssueClaims): Promise<TokenResponse> {
     return issueTokens(context, this.request, this, claims)
   })
+
+  fastify.addHook('onError', retryAfterOnOutage)
 
   if (config.routes !== null) {
     await fastify.register(createRoutes(context, api, authenticate), { prefix: config.routes.prefix })

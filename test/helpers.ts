@@ -1,0 +1,57 @@
+// Shared test set-up: an app with the plugin, and small HTTP helpers over inject.
+import Fastify from 'fastify'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { createSigner } from 'fast-jwt'
+import jwtAuth from '../lib/index.js'
+import type { JwtAuthOptions, TokenResponse } from '../lib/index.js'
+
+export const secret = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
+
+export async function buildApp (options: Partial<JwtAuthOptions> = {}, fastifyOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify(fastifyOptions)
+  await app.register(jwtAuth, { secret, cookies: { secure: false }, ...options })
+  app.post<{ Body: { sub?: string, roles?: string[], scope?: string } }>('/login', async (request, reply) => {
+    const body = request.body ?? {}
+    return await reply.issueTokens({ sub: body.sub ?? 'alice', roles: body.roles ?? ['user'], ...(body.scope === undefined ? {} : { scope: body.scope }) })
+  })
+  app.get('/me', { preHandler: app.authenticate }, async (request) => request.user)
+  app.post('/me', { preHandler: app.authenticate }, async (request) => request.user)
+  return app
+}
+
+export async function login (app: FastifyInstance, body: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<TokenResponse & { cookies: Record<string, string> }> {
+  const response = await app.inject({ method: 'POST', url: '/login', payload: body, headers })
+  if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
+  return { ...response.json<TokenResponse>(), cookies: cookieValues(response) }
+}
+
+export function bearer (token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` }
+}
+
+export async function refresh (app: FastifyInstance, refreshToken: string): Promise<LightMyRequestResponse> {
+  return await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: refreshToken } })
+}
+
+export function cookieValues (response: LightMyRequestResponse): Record<string, string> {
+  const values: Record<string, string> = {}
+  for (const cookie of response.cookies as Array<{ name: string, value: string }>) values[cookie.name] = cookie.value
+  return values
+}
+
+export function decodePart (token: string, index: 0 | 1): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[index] as string, 'base64url').toString('utf8'))
+}
+
+/** Signs an arbitrary JWT with the test secret, for tokens the plugin would never issue. */
+export function forge (payload: Record<string, unknown>, options: Record<string, unknown> = {}): string {
+  const now = Math.floor(Date.now() / 1000)
+  const sign = createSigner({ key: secret, header: { typ: 'at+jwt' }, ...options } as Parameters<typeof createSigner>[0] & { key: string })
+  return sign({ iss: 'fastify-jwt-auth', aud: 'fastify-jwt-auth', sub: 'alice', iat: now, exp: now + 600, jti: 'forged-jti', sid: 'x', ...payload })
+}
+
+/** A clock for MemoryStore that tests move by hand. */
+export function manualClock (start = Date.now()): { now: () => number, advance: (ms: number) => void } {
+  let time = start
+  return { now: () => time, advance: (ms: number) => { time += ms } }
+}
