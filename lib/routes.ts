@@ -27,10 +27,11 @@ const revokeBody = {
   required: ['token'],
   properties: { token: tokenString, token_type_hint: { type: 'string', maxLength: 64 } }
 }
+// A wildcard, not `:id`: session ids embed the sub and can outgrow Fastify's maxParamLength (100).
 const sessionParams = {
   type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', minLength: 23, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$' } }
+  required: ['*'],
+  properties: { '*': { type: 'string', minLength: 23, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$' } }
 }
 
 /** A POST with no body (the refresh cookie alone) validates as an empty object. */
@@ -169,9 +170,9 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
         return sessions.map(session => ({ ...session, current: session.id === user.sid }))
       })
 
-      instance.delete<{ Params: { id: string } }>('/sessions/:id', { preHandler: authenticate, schema: { params: sessionParams } }, async (request, reply) => {
+      instance.delete<{ Params: { '*': string } }>('/sessions/*', { preHandler: authenticate, schema: { params: sessionParams } }, async (request, reply) => {
         const user = request.user as AccessTokenPayload
-        const id = request.params.id
+        const id = request.params['*']
         // Only the caller's own sessions: another user's id is as unknown as a made-up one.
         const revoked = await storeCall(request.log, 'revokeSession', () => config.store.revokeSession(user.sub, id))
         if (revoked === null) throw new FST_JWT_AUTH_SESSION_NOT_FOUND()
