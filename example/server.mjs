@@ -1,0 +1,116 @@
+// The article's app ("Understanding and Creating JWTs"), done with fastify-jwt-auth:
+// POST /login sets the JWT cookies and returns the tokens, GET /profiles reads the user with
+// the cookie or a Bearer header, and refresh tokens rotate through the built-in /auth routes.
+//
+//   npm run build && JWT_SECRET=$(node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))") node example/server.mjs
+//
+// Environment:
+//   PORT, HOST     where to listen (default 3000 on 127.0.0.1)
+//   JWT_SECRET     HS256 secret, at least 32 bytes (default: a random one per start)
+//   REUSE_GRACE    how long a just-rotated refresh token still gets the same successor
+//                  (a duration such as '10s', or seconds; default '10s')
+//   NODE_ENV       'production' turns on Secure cookies
+//   REDIS_URL      reserved for the Redis store of the next release
+import { randomBytes } from 'node:crypto'
+import { realpathSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import createError from '@fastify/error'
+import Fastify from 'fastify'
+import jwtAuth from 'fastify-jwt-auth'
+
+const UnknownUserError = createError('EXAMPLE_UNKNOWN_USER', 'Unknown user', 401)
+
+// The article's users. As in the article, login takes a username only: there are no
+// passwords here. A real app checks credentials (a password hash, a one-time code, ...)
+// before it calls reply.issueTokens().
+const users = new Map([
+  ['alice', { hairColor: 'brown', roles: ['user'] }],
+  ['bob', { hairColor: 'black', roles: ['admin'] }]
+])
+
+const loginSchema = {
+  body: {
+    type: 'object',
+    required: ['username'],
+    additionalProperties: false,
+    properties: {
+      username: { type: 'string', minLength: 1, maxLength: 64 }
+    }
+  }
+}
+
+/** A duration from the environment: digits alone are seconds, anything else goes to the plugin as is. */
+function durationFromEnv (value) {
+  if (value === undefined || value === '') return undefined
+  return /^\d+(\.\d+)?$/.test(value) ? Number(value) : value
+}
+
+/**
+ * Builds the example app. `logger` is passed to Fastify; `env` defaults to process.env.
+ * A JWT_SECRET shorter than 32 bytes makes this reject with the plugin's
+ * FST_JWT_AUTH_WEAK_SECRET error.
+ */
+export async function buildApp ({ logger = false, env = process.env } = {}) {
+  const app = Fastify({ logger })
+
+  let secret = env.JWT_SECRET
+  if (secret === undefined || secret === '') {
+    secret = randomBytes(32)
+    app.log.warn('JWT_SECRET is not set: using a random secret, so tokens will not survive a restart. Set JWT_SECRET (at least 32 random bytes) to keep them.')
+  }
+  if (env.REDIS_URL !== undefined && env.REDIS_URL !== '') {
+    app.log.warn('REDIS_URL is set, but the Redis store arrives with the next release: using the in-memory store (one process only).')
+  }
+
+  const reuseGrace = durationFromEnv(env.REUSE_GRACE)
+  await app.register(jwtAuth, {
+    secret,
+    // store: omitted, so the embedded MemoryStore is used.
+    refreshToken: reuseGrace === undefined ? {} : { reuseGrace },
+    // Secure cookies are not sent over plain http:// (some clients refuse them even on localhost): on in production only.
+    cookies: { secure: env.NODE_ENV === 'production' }
+    // routes: the built-in /auth/refresh, /auth/logout, /auth/sessions, ... (default prefix /auth)
+  })
+
+  app.post('/login', { schema: loginSchema }, async (request, reply) => {
+    const { username } = request.body
+    const user = users.get(username)
+    if (user === undefined) throw new UnknownUserError()
+    // Sets the access and refresh cookies, and returns the same tokens for non-browser clients.
+    const tokens = await reply.issueTokens({ sub: username, roles: user.roles })
+    return { message: 'Logged in!', ...tokens }
+  })
+
+  app.get('/profiles', { preHandler: app.authenticate }, async (request) => {
+    const username = request.user.sub
+    const user = users.get(username)
+    return { username, hairColor: user?.hairColor ?? null }
+  })
+
+  app.get('/admin', { preHandler: [app.authenticate, app.requireRoles('admin')] }, async (request) => {
+    return { message: 'Welcome, admin', username: request.user.sub }
+  })
+
+  return app
+}
+
+const runDirectly = process.argv[1] !== undefined &&
+  import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href
+
+if (runDirectly) {
+  const app = await buildApp({ logger: true })
+  const address = await app.listen({
+    port: Number(process.env.PORT ?? 3000),
+    host: process.env.HOST ?? '127.0.0.1'
+  })
+  app.log.info(`Example app at ${address}: POST ${address}/login with {"username":"alice"}, then GET ${address}/profiles`)
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      app.log.info(`${signal} received, closing`)
+      app.close().catch(error => {
+        app.log.error(error, 'close failed')
+        process.exitCode = 1
+      })
+    })
+  }
+}

@@ -1,0 +1,198 @@
+// The Store contract: one suite, run against every store. A harness gives a fresh store and
+// a way to let time pass (a manual clock for MemoryStore, real waiting for a server store).
+import type { Test } from 'tap'
+import type { CreateSessionInput, Store } from '../lib/index.js'
+import { digestRefreshToken, mintRefreshToken, mintSessionId } from '../lib/tokens/refresh.js'
+
+export interface StoreHarness {
+  name: string
+  create (): Promise<Store>
+  /** Lets `ms` of store time pass. */
+  advance (ms: number): Promise<void>
+  /** Store time unit the harness can resolve: durations in the suite are multiples of it. */
+  unit: number
+}
+
+function newSession (sub: string, overrides: Partial<CreateSessionInput> = {}): CreateSessionInput & { token: string } {
+  const sessionId = mintSessionId(sub)
+  const token = mintRefreshToken(sessionId)
+  return {
+    sub,
+    sessionId,
+    refreshDigest: digestRefreshToken(token),
+    claims: { sub, roles: ['user'] },
+    lifetime: 3_600_000,
+    idleTimeout: 1_800_000,
+    maxSessions: 10,
+    userAgent: 'contract',
+    ip: '127.0.0.1',
+    token,
+    ...overrides
+  }
+}
+
+function rotation (session: { sub: string, sessionId: string }, presented: string, grace: number) {
+  const successor = mintRefreshToken(session.sessionId)
+  return {
+    successor,
+    input: {
+      sub: session.sub,
+      sessionId: session.sessionId,
+      presentedDigest: digestRefreshToken(presented),
+      successorDigest: digestRefreshToken(successor),
+      sealedSuccessor: `sealed:${digestRefreshToken(successor)}`,
+      idleTimeout: 1_800_000,
+      reuseGrace: grace
+    }
+  }
+}
+
+export function storeContract (t: Test, harness: StoreHarness): void {
+  const { unit } = harness
+
+  t.test(`${harness.name}: createSession stores the session and its claims`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    const { session: created, evicted } = await store.createSession(session)
+    t.same(evicted, [])
+    t.match(created, { id: session.sessionId, sub: 'alice', userAgent: 'contract', ip: '127.0.0.1', claims: { sub: 'alice', roles: ['user'] } })
+    t.equal(created.createdAt, created.lastUsedAt)
+    t.equal(created.expiresAt, created.createdAt + 1_800_000, 'min(absolute, idle)')
+    t.equal(await store.isRevoked('alice', session.sessionId, 'jti-1'), false)
+    const listed = await store.listSessions('alice')
+    t.same(listed.map(s => s.id), [session.sessionId])
+  })
+
+  t.test(`${harness.name}: rotation moves current to the successor exactly once`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    await store.createSession(session)
+    const first = rotation(session, session.token, 10 * unit)
+    const rotated = await store.rotateRefreshToken(first.input)
+    t.equal(rotated.status, 'rotated')
+    const second = rotation(session, first.successor, 10 * unit)
+    t.equal((await store.rotateRefreshToken(second.input)).status, 'rotated', 'the successor is current')
+  })
+
+  t.test(`${harness.name}: concurrent rotations of one token yield one successor chain`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    await store.createSession(session)
+    const attempts = Array.from({ length: 20 }, () => rotation(session, session.token, 60_000))
+    const results = await Promise.all(attempts.map(async attempt => await store.rotateRefreshToken(attempt.input)))
+    const winners = results.filter(result => result.status === 'rotated')
+    t.equal(winners.length, 1, 'one rotation wins')
+    const graces = results.filter(result => result.status === 'grace')
+    t.equal(graces.length, 19, 'the others get grace')
+    const sealed = new Set(graces.map(result => result.status === 'grace' ? result.sealedSuccessor : ''))
+    t.equal(sealed.size, 1, 'all of them the same successor')
+    const winner = attempts[results.findIndex(result => result.status === 'rotated')]
+    t.equal([...sealed][0], winner?.input.sealedSuccessor)
+  })
+
+  t.test(`${harness.name}: grace ends, and reuse revokes the session`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    await store.createSession(session)
+    const first = rotation(session, session.token, 2 * unit)
+    await store.rotateRefreshToken(first.input)
+    t.equal((await store.rotateRefreshToken(rotation(session, session.token, 2 * unit).input)).status, 'grace')
+    await harness.advance(3 * unit)
+    t.equal((await store.rotateRefreshToken(rotation(session, session.token, 2 * unit).input)).status, 'reused')
+    t.equal(await store.isRevoked('alice', session.sessionId, 'any'), true, 'access tokens of the session are rejected')
+    t.equal((await store.rotateRefreshToken(rotation(session, first.successor, 2 * unit).input)).status, 'invalid')
+  })
+
+  t.test(`${harness.name}: an older generation is reuse even within grace`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    await store.createSession(session)
+    const first = rotation(session, session.token, 60_000)
+    await store.rotateRefreshToken(first.input)
+    await store.rotateRefreshToken(rotation(session, first.successor, 60_000).input)
+    t.equal((await store.rotateRefreshToken(rotation(session, session.token, 60_000).input)).status, 'reused')
+  })
+
+  t.test(`${harness.name}: rotation needs the right user and a live session`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    await store.createSession(session)
+    const wrongUser = rotation(session, session.token, 0)
+    t.equal((await store.rotateRefreshToken({ ...wrongUser.input, sub: 'mallory' })).status, 'invalid')
+    t.equal((await store.rotateRefreshToken(rotation({ sub: 'alice', sessionId: mintSessionId('alice') }, session.token, 0).input)).status, 'invalid')
+  })
+
+  t.test(`${harness.name}: idle timeout restarts on rotation; absolute lifetime does not move`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice', { lifetime: 6 * unit, idleTimeout: 3 * unit })
+    await store.createSession(session)
+    await harness.advance(2 * unit)
+    const first = rotation(session, session.token, 0)
+    const rotated = await store.rotateRefreshToken({ ...first.input, idleTimeout: 3 * unit })
+    t.equal(rotated.status, 'rotated')
+    await harness.advance(2 * unit)
+    const second = rotation(session, first.successor, 0)
+    t.equal((await store.rotateRefreshToken({ ...second.input, idleTimeout: 3 * unit })).status, 'rotated', 'alive at 4 units thanks to the idle restart')
+    await harness.advance(2.5 * unit)
+    const third = rotation(session, second.successor, 0)
+    t.equal((await store.rotateRefreshToken({ ...third.input, idleTimeout: 3 * unit })).status, 'invalid', 'dead after the absolute lifetime')
+    t.equal(await store.isRevoked('alice', session.sessionId, 'x'), true)
+  })
+
+  t.test(`${harness.name}: denylisted jtis are revoked until their TTL`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    await store.createSession(session)
+    await store.revokeToken('alice', 'jti-1', 2 * unit)
+    t.equal(await store.isRevoked('alice', session.sessionId, 'jti-1'), true)
+    t.equal(await store.isRevoked('alice', session.sessionId, 'jti-2'), false)
+    await harness.advance(3 * unit)
+    t.equal(await store.isRevoked('alice', session.sessionId, 'jti-1'), false, 'the entry expired with the token')
+  })
+
+  t.test(`${harness.name}: revokeSession with and without a digest`, async t => {
+    const store = await harness.create()
+    const a = newSession('alice')
+    const b = newSession('alice')
+    await store.createSession(a)
+    await store.createSession(b)
+    t.equal(await store.revokeSession('alice', a.sessionId, digestRefreshToken('wrong')), null, 'a wrong digest revokes nothing')
+    t.equal(await store.revokeSession('bob', a.sessionId), null, 'another user revokes nothing')
+    const revoked = await store.revokeSession('alice', a.sessionId, a.refreshDigest)
+    t.equal(revoked?.id, a.sessionId)
+    t.equal(await store.isRevoked('alice', a.sessionId, 'x'), true)
+    t.equal(await store.isRevoked('alice', b.sessionId, 'x'), false)
+    t.equal(await store.revokeSession('alice', a.sessionId), null, 'already gone')
+    t.equal((await store.revokeSession('alice', b.sessionId))?.id, b.sessionId)
+  })
+
+  t.test(`${harness.name}: revokeUser ends every session of one user only`, async t => {
+    const store = await harness.create()
+    const sessions = [newSession('alice'), newSession('alice'), newSession('bob')]
+    for (const session of sessions) await store.createSession(session)
+    t.equal(await store.revokeUser('alice'), 2)
+    t.equal(await store.isRevoked('alice', sessions[0]!.sessionId, 'x'), true)
+    t.equal(await store.isRevoked('alice', sessions[1]!.sessionId, 'x'), true)
+    t.equal(await store.isRevoked('bob', sessions[2]!.sessionId, 'x'), false)
+    t.same(await store.listSessions('alice'), [])
+    t.equal(await store.revokeUser('alice'), 0)
+  })
+
+  t.test(`${harness.name}: the session cap evicts the oldest`, async t => {
+    const store = await harness.create()
+    const sessions = [newSession('alice', { maxSessions: 2 }), newSession('alice', { maxSessions: 2 }), newSession('alice', { maxSessions: 2 })]
+    t.same((await store.createSession(sessions[0]!)).evicted, [])
+    t.same((await store.createSession(sessions[1]!)).evicted, [])
+    t.same((await store.createSession(sessions[2]!)).evicted, [sessions[0]!.sessionId])
+    t.same((await store.listSessions('alice')).map(s => s.id).sort(), [sessions[1]!.sessionId, sessions[2]!.sessionId].sort())
+  })
+
+  t.test(`${harness.name}: listSessions leaves out expired sessions`, async t => {
+    const store = await harness.create()
+    await store.createSession(newSession('alice', { lifetime: 2 * unit, idleTimeout: 2 * unit }))
+    const long = newSession('alice')
+    await store.createSession(long)
+    await harness.advance(3 * unit)
+    t.same((await store.listSessions('alice')).map(s => s.id), [long.sessionId])
+  })
+}
