@@ -1,0 +1,316 @@
+// The example app (example/server.mjs) as its users run it: a real child process on a free
+// port, driven over HTTP with fetch and by its Postman collection under newman.
+// Needs `npm run build` first: the example imports the package by its own name.
+import t from 'tap'
+import type { Test } from 'tap'
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+// @ts-expect-error newman ships no type declarations; the part used here is typed by `Newman` below.
+import newmanUntyped from 'newman'
+
+interface NewmanSummary {
+  run: {
+    failures: Array<{ error: { name: string, message: string, test?: string }, source?: { name?: string } }>
+    executions: unknown[]
+    stats: {
+      requests: { total: number, failed: number }
+      assertions: { total: number, failed: number }
+      testScripts: { total: number, failed: number }
+    }
+  }
+}
+interface Newman {
+  run (options: Record<string, unknown>, callback: (error: Error | null, summary: NewmanSummary) => void): unknown
+}
+const newman: Newman = newmanUntyped
+
+type Json = Record<string, unknown>
+
+const root = join(__dirname, '..')
+const serverPath = join(root, 'example', 'server.mjs')
+const collectionPath = join(root, 'example', 'postman_collection.json')
+const secret = 'example-test-secret-0123456789-abcdefghijklmnop'
+
+interface Example {
+  baseUrl: string
+  child: ChildProcess
+  /** Everything the process wrote so far, stdout and stderr. */
+  output: () => string
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  server.close()
+  await once(server, 'close')
+  return address.port
+}
+
+// What a user's shell would not have: the example's own variables (each test sets its own)
+// and the test runner's (NODE_OPTIONS carries tap's loaders), so the child is plain `node`.
+const notInherited = /^(JWT_SECRET|REUSE_GRACE|REDIS_URL|NODE_ENV|PORT|HOST|NODE_OPTIONS|TAP|TAP_.*|_TAPJS_.*|TS_NODE_.*)$/
+
+/** Starts `node example/server.mjs` with only the given example variables set. */
+function spawnExample (env: Record<string, string>, port: number): { child: ChildProcess, output: () => string } {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !notInherited.test(name)))
+  const child = spawn(process.execPath, [serverPath], {
+    cwd: root,
+    env: { ...inherited, PORT: String(port), HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+  return { child, output: () => output }
+}
+
+async function stop (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+  await exited
+  clearTimeout(timer)
+}
+
+async function startExample (t: Test, env: Record<string, string>): Promise<Example> {
+  const port = await freePort()
+  const { child, output } = spawnExample(env, port)
+  t.teardown(() => stop(child))
+  const baseUrl = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the example exited with ${child.exitCode}:\n${output()}`)
+    try {
+      await fetch(`${baseUrl}/profiles`)
+      return { baseUrl, child, output }
+    } catch {
+      if (Date.now() > deadline) throw new Error(`the example did not answer in 10 s:\n${output()}`)
+      await sleep(50)
+    }
+  }
+}
+
+/** Waits until the process output matches, or fails after `ms`. */
+async function waitForOutput (example: { output: () => string }, pattern: RegExp, ms = 5000): Promise<string> {
+  const deadline = Date.now() + ms
+  while (!pattern.test(example.output())) {
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in the output:\n${example.output()}`)
+    await sleep(25)
+  }
+  return example.output()
+}
+
+/** The JSON log lines of the process. */
+function logLines (output: string): Json[] {
+  return output.split('\n').filter(line => line.startsWith('{')).map(line => JSON.parse(line) as Json)
+}
+
+interface Reply {
+  status: number
+  headers: Headers
+  body: Json
+}
+
+async function call (baseUrl: string, path: string, init: { method?: string, headers?: Record<string, string>, json?: unknown, raw?: string } = {}): Promise<Reply> {
+  const headers: Record<string, string> = { ...init.headers }
+  let body: string | undefined
+  if (init.json !== undefined) {
+    headers['content-type'] = 'application/json'
+    body = JSON.stringify(init.json)
+  } else if (init.raw !== undefined) {
+    headers['content-type'] = 'application/json'
+    body = init.raw
+  }
+  const response = await fetch(`${baseUrl}${path}`, { method: init.method ?? 'GET', headers, body })
+  const text = await response.text()
+  return { status: response.status, headers: response.headers, body: text === '' ? {} : JSON.parse(text) as Json }
+}
+
+async function login (baseUrl: string, username: string): Promise<Reply> {
+  return await call(baseUrl, '/login', { method: 'POST', json: { username } })
+}
+
+function bearer (token: unknown): Record<string, string> {
+  return { authorization: `Bearer ${String(token)}` }
+}
+
+/** name=value of a Set-Cookie line. */
+function cookiePair (setCookie: string): string {
+  return setCookie.split(';')[0] as string
+}
+
+t.test('the example app over HTTP', async t => {
+  const example = await startExample(t, { JWT_SECRET: secret, REUSE_GRACE: '0s' })
+  const { baseUrl } = example
+
+  t.test('login as alice: token response body and HttpOnly cookies', async t => {
+    const response = await login(baseUrl, 'alice')
+    t.equal(response.status, 200)
+    t.same(Object.keys(response.body).sort(), ['access_token', 'expires_in', 'message', 'refresh_token', 'token_type'])
+    t.equal(response.body.message, 'Logged in!')
+    t.equal(response.body.token_type, 'Bearer')
+    t.equal(response.body.expires_in, 900)
+    t.type(response.body.access_token, 'string')
+    t.type(response.body.refresh_token, 'string')
+    t.equal(response.headers.get('cache-control'), 'no-store')
+
+    const cookies = response.headers.getSetCookie()
+    t.equal(cookies.length, 2, 'two cookies are set')
+    const access = cookies.find(cookie => cookie.startsWith('access_token=')) ?? ''
+    const refresh = cookies.find(cookie => cookie.startsWith('refresh_token=')) ?? ''
+    t.equal(cookiePair(access), `access_token=${String(response.body.access_token)}`)
+    t.match(access, /; HttpOnly(;|$)/)
+    t.match(access, /; Path=\/(;|$)/)
+    t.match(access, /; SameSite=Lax(;|$)/)
+    t.match(access, /; Max-Age=900(;|$)/)
+    t.equal(cookiePair(refresh), `refresh_token=${String(response.body.refresh_token)}`)
+    t.match(refresh, /; HttpOnly(;|$)/)
+    t.match(refresh, /; Path=\/auth(;|$)/)
+    t.match(refresh, /; SameSite=Strict(;|$)/)
+    for (const cookie of cookies) t.notMatch(cookie, /; Secure/i, 'not Secure outside production')
+  })
+
+  t.test('/profiles with the cookie only, and with the Bearer header only', async t => {
+    const response = await login(baseUrl, 'alice')
+    const accessCookie = cookiePair(response.headers.getSetCookie().find(cookie => cookie.startsWith('access_token=')) ?? '')
+
+    const byCookie = await call(baseUrl, '/profiles', { headers: { cookie: accessCookie } })
+    t.equal(byCookie.status, 200, 'by cookie')
+    t.same(byCookie.body, { username: 'alice', hairColor: 'brown' })
+
+    const byBearer = await call(baseUrl, '/profiles', { headers: bearer(response.body.access_token) })
+    t.equal(byBearer.status, 200, 'by Bearer')
+    t.same(byBearer.body, { username: 'alice', hairColor: 'brown' })
+
+    const bob = await login(baseUrl, 'bob')
+    const bobProfile = await call(baseUrl, '/profiles', { headers: bearer(bob.body.access_token) })
+    t.same(bobProfile.body, { username: 'bob', hairColor: 'black' })
+
+    const anonymous = await call(baseUrl, '/profiles')
+    t.equal(anonymous.status, 401, 'neither: 401')
+    t.match(anonymous.headers.get('www-authenticate'), /^Bearer realm="/)
+  })
+
+  t.test('/admin: alice (user) gets 403, bob (admin) gets 200', async t => {
+    const alice = await login(baseUrl, 'alice')
+    const refused = await call(baseUrl, '/admin', { headers: bearer(alice.body.access_token) })
+    t.equal(refused.status, 403)
+    t.match(refused.headers.get('www-authenticate'), /error="insufficient_scope"/)
+    t.equal(refused.body.code, 'FST_JWT_AUTH_INSUFFICIENT_SCOPE')
+
+    const bob = await login(baseUrl, 'bob')
+    const welcomed = await call(baseUrl, '/admin', { headers: bearer(bob.body.access_token) })
+    t.equal(welcomed.status, 200)
+    t.same(welcomed.body, { message: 'Welcome, admin', username: 'bob' })
+  })
+
+  t.test('refresh rotates, and the old refresh token is refused afterwards', async t => {
+    const first = await login(baseUrl, 'alice')
+    const rotated = await call(baseUrl, '/auth/refresh', { method: 'POST', json: { refresh_token: first.body.refresh_token } })
+    t.equal(rotated.status, 200)
+    t.equal(rotated.body.token_type, 'Bearer')
+    t.type(rotated.body.refresh_token, 'string')
+    t.not(rotated.body.refresh_token, first.body.refresh_token, 'a new refresh token')
+    t.not(rotated.body.access_token, first.body.access_token, 'a new access token')
+    const profile = await call(baseUrl, '/profiles', { headers: bearer(rotated.body.access_token) })
+    t.equal(profile.status, 200, 'the new access token works')
+
+    await sleep(5) // past the rotation's millisecond: REUSE_GRACE is 0s
+    const reused = await call(baseUrl, '/auth/refresh', { method: 'POST', json: { refresh_token: first.body.refresh_token } })
+    t.equal(reused.status, 400)
+    t.equal(reused.body.error, 'invalid_grant')
+  })
+
+  t.test('an unknown user gets 401 in Fastify\'s error shape', async t => {
+    const response = await login(baseUrl, 'mallory')
+    t.equal(response.status, 401)
+    t.same(response.body, { statusCode: 401, code: 'EXAMPLE_UNKNOWN_USER', error: 'Unauthorized', message: 'Unknown user' })
+    t.same(response.headers.getSetCookie(), [], 'no cookies')
+  })
+
+  t.test('malformed or invalid login bodies get 400, never 5xx', async t => {
+    const malformed = await call(baseUrl, '/login', { method: 'POST', raw: '{"username": "alice"' })
+    t.equal(malformed.status, 400, 'unparsable JSON')
+    t.equal(malformed.body.code, 'FST_ERR_CTP_INVALID_JSON_BODY')
+
+    for (const json of [{}, { username: '' }, { username: 'a'.repeat(65) }, [], 'alice', null]) {
+      const response = await call(baseUrl, '/login', { method: 'POST', raw: JSON.stringify(json) })
+      t.equal(response.status, 400, `body ${JSON.stringify(json).slice(0, 20)}`)
+      t.equal(response.body.code, 'FST_ERR_VALIDATION')
+    }
+  })
+
+  t.test('the Postman collection passes under newman', async t => {
+    const collection = JSON.parse(readFileSync(collectionPath, 'utf8')) as {
+      variable: Array<{ key: string, value: string }>
+      item: Array<{ name: string, event?: Array<{ listen: string, script: { exec: string[] } }> }>
+    }
+    t.equal(collection.variable.find(variable => variable.key === 'baseUrl')?.value, 'http://127.0.0.1:3000', 'baseUrl default')
+    // Count the pm.test() calls of the test scripts, so that a run that skipped some cannot pass.
+    let expectedAssertions = 0
+    for (const item of collection.item) {
+      for (const event of item.event ?? []) {
+        if (event.listen === 'test') expectedAssertions += event.script.exec.join('\n').match(/\bpm\.test\(/g)?.length ?? 0
+      }
+    }
+    t.ok(expectedAssertions >= collection.item.length, 'every request has at least one assertion')
+
+    const summary = await new Promise<NewmanSummary>((resolve, reject) => {
+      newman.run({
+        collection,
+        envVar: [{ key: 'baseUrl', value: baseUrl }],
+        reporters: [],
+        timeoutRequest: 5000
+      }, (error, summary) => { if (error === null) resolve(summary); else reject(error) })
+    })
+    const failures = summary.run.failures.map(failure => `${failure.source?.name ?? '?'}: ${failure.error.test ?? failure.error.name}: ${failure.error.message}`)
+    t.same(failures, [], 'no failures')
+    t.equal(summary.run.failures.length, 0)
+    t.equal(summary.run.stats.requests.total, collection.item.length, 'every request ran')
+    t.equal(summary.run.stats.requests.failed, 0)
+    t.equal(summary.run.stats.assertions.total, expectedAssertions, 'every assertion of the collection ran')
+    t.equal(summary.run.stats.assertions.failed, 0)
+  })
+})
+
+t.test('without JWT_SECRET the example warns and still serves login', async t => {
+  const example = await startExample(t, {})
+  const response = await login(example.baseUrl, 'alice')
+  t.equal(response.status, 200)
+  t.equal(response.body.message, 'Logged in!')
+  const profile = await call(example.baseUrl, '/profiles', { headers: bearer(response.body.access_token) })
+  t.same(profile.body, { username: 'alice', hairColor: 'brown' }, 'its tokens work')
+
+  const output = await waitForOutput(example, /JWT_SECRET is not set/)
+  const warning = logLines(output).find(line => String(line.msg).includes('JWT_SECRET'))
+  t.equal(warning?.level, 40, 'logged at warn level')
+  t.match(String(warning?.msg), /will not survive a restart/)
+  t.match(String(warning?.msg), /Set JWT_SECRET/)
+})
+
+t.test('a JWT_SECRET shorter than 32 bytes stops the example with the plugin\'s error', async t => {
+  const { child, output } = spawnExample({ JWT_SECRET: 'too-short' }, await freePort())
+  t.teardown(() => stop(child))
+  const [code] = await once(child, 'exit') as [number | null]
+  t.not(code, 0, 'non-zero exit')
+  t.match(output(), /FST_JWT_AUTH_WEAK_SECRET/)
+  t.notMatch(output(), /too-short/, 'the secret is not printed')
+})
+
+t.test('with REDIS_URL the example says the memory store is used, without printing the URL', async t => {
+  const example = await startExample(t, { JWT_SECRET: secret, REDIS_URL: 'redis://:hunter2-password@127.0.0.1:6379' })
+  t.equal((await login(example.baseUrl, 'alice')).status, 200, 'serves login on the memory store')
+  const output = await waitForOutput(example, /REDIS_URL is set/)
+  t.match(output, /Redis store arrives with the next release/)
+  t.match(output, /in-memory store/)
+  t.notMatch(output, /hunter2-password/, 'the URL (and its password) is not logged')
+})
