@@ -20,7 +20,7 @@ export function withChallenge (reply: FastifyReply, realm: string, error: unknow
   const { code, statusCode, message } = error as CodedError
   if (statusCode === 401 || statusCode === 403 || code === 'FST_JWT_AUTH_INVALID_REQUEST') {
     let challenge = `Bearer realm=${quoted(realm)}`
-    const name = code === undefined ? undefined : oauthErrors[code]
+    const name = oauthErrors[code as string]
     if (name !== undefined) challenge += `, error="${name}", error_description=${quoted(message)}`
     if (scope !== undefined) challenge += `, scope=${quoted(scope)}`
     reply.header('www-authenticate', challenge)

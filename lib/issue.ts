@@ -60,11 +60,8 @@ function respond (context: AuthContext, reply: FastifyReply, session: SessionRec
   return { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn, refresh_token: refreshToken }
 }
 
-function clientDetails (request: FastifyRequest): { userAgent?: string, ip: string } {
-  const userAgent = request.headers['user-agent']
-  return userAgent === undefined
-    ? { ip: request.ip }
-    : { userAgent: userAgent.slice(0, maxUserAgentLength), ip: request.ip }
+function clientDetails (request: FastifyRequest): { userAgent: string | undefined, ip: string } {
+  return { userAgent: request.headers['user-agent']?.slice(0, maxUserAgentLength), ip: request.ip }
 }
 
 export async function issueTokens (

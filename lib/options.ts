@@ -48,7 +48,6 @@ export interface Config {
   clockTolerance: number
   maxSessionsPerUser: number
   store: Store
-  ownsStore: boolean
   cookies: CookieConfig | null
   routes: RoutesConfig | null
   onEvent: ((event: AuthEvent) => void) | null
@@ -106,7 +105,6 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     clockTolerance,
     maxSessionsPerUser,
     store: options.store === undefined ? new MemoryStore() : checkStore(options.store),
-    ownsStore: options.store === undefined,
     cookies: normaliseCookies(options.cookies),
     routes: normaliseRoutes(options.routes),
     onEvent: options.onEvent ?? null

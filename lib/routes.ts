@@ -2,6 +2,7 @@
 // Token endpoints (/refresh, /revoke) answer errors in the RFC 6749 §5.2 shape; the others use
 // Fastify's usual error body plus the RFC 6750 challenge.
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { extractAccessToken, verifyAccessToken } from './authenticate.js'
 import { storeCall, withChallenge } from './challenge.js'
 import type { AuthContext } from './context.js'
 import { clearTokenCookies, isCrossOriginUnsafe } from './cookies.js'
@@ -51,16 +52,27 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
   /** The refresh token of a request: from the body, else from the refresh cookie. */
   function presentedRefreshToken (request: FastifyRequest<{ Body: RefreshBody }>): string | undefined {
     const fromBody = request.body.refresh_token
-    const fromCookie = cookies === null ? undefined : request.cookies[cookies.refreshName]
+    // An empty cookie is a cleared one: as if absent.
+    const fromCookie = cookies === null ? undefined : request.cookies[cookies.refreshName] || undefined
     if (fromBody !== undefined) {
-      if (fromCookie !== undefined && fromCookie !== '' && fromCookie !== fromBody) {
+      if (fromCookie !== undefined && fromCookie !== fromBody) {
         throw new FST_JWT_AUTH_INVALID_REQUEST('Two different refresh tokens were sent')
       }
       return fromBody
     }
-    if (fromCookie === undefined || fromCookie === '') return undefined
+    if (fromCookie === undefined) return undefined
     if (isCrossOriginUnsafe(request, cookies!)) throw new FST_JWT_AUTH_CROSS_ORIGIN(request.method)
     return fromCookie
+  }
+
+  /** The verified access token of a request, or null when it has none or a bad one. */
+  async function optionalAccessToken (request: FastifyRequest): Promise<AccessTokenPayload | null> {
+    try {
+      return await verifyAccessToken(extractAccessToken(request, context), context, request.log)
+    } catch (error) {
+      if ((error as { code?: string }).code === 'FST_JWT_AUTH_STORE_UNAVAILABLE') throw error
+      return null
+    }
   }
 
   function clearCookies (reply: FastifyReply): void {
@@ -82,7 +94,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
       const name = oauthErrors[coded.code]
       if (name === undefined) throw withChallenge(reply, config.realm, coded)
       request.log.info({ code: coded.code }, 'token endpoint refused the request')
-      const statusCode = coded.statusCode ?? 400
+      const statusCode = coded.statusCode as number // every OAuth-named error is a 4xx
       return reply.code(statusCode).header('cache-control', 'no-store').send({
         statusCode,
         code: coded.code,
@@ -124,8 +136,9 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
   async function sessionRoutes (instance: FastifyInstance): Promise<void> {
     instance.addHook('preValidation', emptyBodyAsObject)
     if (routes.logout) {
-      // Logs out with the refresh token when one is sent (it works after the access token
-      // expired), else with the access token. Idempotent: an unknown token still logs out.
+      // Ends every session whose credential the request carries: the refresh token's (which
+      // still works after the access token expired) and the access token's. Idempotent: an
+      // unknown refresh token still clears the cookies.
       instance.post<{ Body: RefreshBody }>('/logout', { schema: { body: refreshBody } }, async (request, reply) => {
         let refreshToken: string | undefined
         try {
@@ -133,23 +146,21 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
         } catch (error) {
           throw withChallenge(reply, config.realm, error)
         }
-        let sub: string
-        let sessionId: string
-        let digest: string | undefined
-        if (refreshToken !== undefined) {
-          const parsed = parseRefreshToken(refreshToken)
-          if (parsed === null) {
-            clearCookies(reply)
-            return reply.code(204).send()
-          }
-          ({ sub, sessionId } = parsed)
-          digest = digestRefreshToken(refreshToken)
-        } else {
+        const sessions: Array<{ sub: string, sessionId: string, digest?: string }> = []
+        if (refreshToken === undefined) {
           await authenticate(request, reply)
-          ;({ sub, sid: sessionId } = request.user as AccessTokenPayload)
+          const user = request.user as AccessTokenPayload
+          sessions.push({ sub: user.sub, sessionId: user.sid })
+        } else {
+          const parsed = parseRefreshToken(refreshToken)
+          if (parsed !== null) sessions.push({ ...parsed, digest: digestRefreshToken(refreshToken) })
+          const user = await optionalAccessToken(request)
+          if (user !== null) sessions.push({ sub: user.sub, sessionId: user.sid })
         }
-        const revoked = await storeCall(request.log, 'revokeSession', () => config.store.revokeSession(sub, sessionId, digest))
-        if (revoked !== null) context.emit({ type: 'session-revoked', sub, sessionId, reason: 'logout', time: Date.now() }, request.log)
+        for (const { sub, sessionId, digest } of sessions) {
+          const revoked = await storeCall(request.log, 'revokeSession', () => config.store.revokeSession(sub, sessionId, digest))
+          if (revoked !== null) context.emit({ type: 'session-revoked', sub, sessionId, reason: 'logout', time: Date.now() }, request.log)
+        }
         clearCookies(reply)
         return reply.code(204).send()
       })

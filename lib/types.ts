@@ -106,7 +106,7 @@ export interface JwtAuthOptions {
   clockTolerance?: Duration
   /** Most sessions (devices) per user; the oldest is evicted beyond it. Default 10. */
   maxSessionsPerUser?: number
-  /** Default: a new MemoryStore, closed with the app. A store passed in is never closed. */
+  /** Default: a new MemoryStore. The plugin never closes a store. */
   store?: Store
   /** Default true. */
   cookies?: boolean | CookieOptions

@@ -136,7 +136,8 @@ t.test('a store outage fails closed with 503 and Retry-After, then recovers', as
     ['protected route', { url: '/me', headers: bearer(tokens.access_token) }],
     ['refresh', { method: 'POST', url: '/auth/refresh', payload: { refresh_token: tokens.refresh_token } }],
     ['login', { method: 'POST', url: '/login' }],
-    ['logout', { method: 'POST', url: '/auth/logout', headers: bearer(tokens.access_token) }]
+    ['logout', { method: 'POST', url: '/auth/logout', headers: bearer(tokens.access_token) }],
+    ['logout with both tokens', { method: 'POST', url: '/auth/logout', headers: bearer(tokens.access_token), payload: { refresh_token: tokens.refresh_token } }]
   ] as const) {
     const response = await app.inject(request as never)
     t.equal(response.statusCode, 503, name)
@@ -151,20 +152,29 @@ t.test('a store outage fails closed with 503 and Retry-After, then recovers', as
   t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200, 'recovers by itself')
 })
 
-t.test('the plugin closes the store it created, and never one passed in', async t => {
+t.test('the plugin never closes a store', async t => {
   let closed = 0
-  const store = new MemoryStore()
-  Object.assign(store, { close: async () => { closed++ } })
+  const store = Object.assign(new MemoryStore(), { close: async () => { closed++ } })
   const app = Fastify()
   await app.register(jwtAuth, { secret, store })
   await app.ready()
   await app.close()
-  t.equal(closed, 0, 'a store passed in stays open')
+  t.equal(closed, 0, 'a store passed in stays open for the app to close')
 
   const own = Fastify()
   await own.register(jwtAuth, { secret })
   await own.ready()
-  const ownStore = own.jwtAuth.store as MemoryStore & { close?: () => Promise<void> }
-  t.type(ownStore, MemoryStore, 'the default store is a MemoryStore')
+  t.type(own.jwtAuth.store, MemoryStore, 'the default store is a MemoryStore')
   await own.close()
+})
+
+t.test('app.jwtAuth.verifyAccessToken checks signature, claims and revocation without a request', async t => {
+  const app = await buildApp()
+  t.teardown(() => app.close())
+  const tokens = await login(app)
+  const payload = await app.jwtAuth.verifyAccessToken(tokens.access_token)
+  t.equal(payload.sub, 'alice')
+  await t.rejects(app.jwtAuth.verifyAccessToken('garbage'), { code: 'FST_JWT_AUTH_TOKEN_INVALID' })
+  await app.jwtAuth.revokeSession(payload.sid)
+  await t.rejects(app.jwtAuth.verifyAccessToken(tokens.access_token), { code: 'FST_JWT_AUTH_TOKEN_REVOKED' })
 })

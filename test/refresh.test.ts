@@ -102,6 +102,33 @@ t.test('grace: the immediate predecessor gets the same successor; older ancestor
   t.equal((await refresh(app, t2.refresh_token)).statusCode, 400, 'and the session is revoked')
 })
 
+t.test('reuseGrace 0 turns grace off, even within the same millisecond', async t => {
+  const clock = manualClock()
+  const app = await buildApp({ store: new MemoryStore({ now: clock.now }), refreshToken: { reuseGrace: 0 } })
+  t.teardown(() => app.close())
+  const t0 = await login(app)
+  t.equal((await refresh(app, t0.refresh_token)).statusCode, 200)
+  t.equal((await refresh(app, t0.refresh_token)).statusCode, 400, 'replay at the same instant is reuse')
+})
+
+t.test('with cookies off, refresh takes the body and sets no cookie', async t => {
+  const app = await buildApp({ cookies: false })
+  t.teardown(() => app.close())
+  const t0 = await login(app)
+  const response = await refresh(app, t0.refresh_token)
+  t.equal(response.statusCode, 200)
+  t.equal(response.cookies.length, 0)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', cookies: { refresh_token: response.json().refresh_token } })).statusCode, 400, 'a cookie is not read')
+})
+
+t.test('a body token next to a cleared (empty) refresh cookie is used', async t => {
+  const app = await buildApp()
+  t.teardown(() => app.close())
+  const t0 = await login(app)
+  const response = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: t0.refresh_token }, cookies: { refresh_token: '' } })
+  t.equal(response.statusCode, 200)
+})
+
 t.test('grace ends: the predecessor after reuseGrace is reuse', async t => {
   const clock = manualClock()
   const app = await buildApp({ store: new MemoryStore({ now: clock.now }), refreshToken: { reuseGrace: '10s' } })

@@ -22,7 +22,8 @@ t.test('revokeToken: one access token, by string or by payload', async t => {
 
   t.equal(await app.jwtAuth.revokeToken('not-a-token'), false, 'nothing to revoke in garbage')
   t.equal(await app.jwtAuth.revokeToken({ sub: 'alice', jti: 'x', exp: 1 }), false, 'an expired token needs no entry')
-  t.equal(await app.jwtAuth.revokeToken({ sub: 'alice' } as never), false, 'incomplete claims')
+  t.equal(await app.jwtAuth.revokeToken({ sub: 'alice' } as never), false, 'incomplete claims: no jti')
+  t.equal(await app.jwtAuth.revokeToken({ sub: 'alice', jti: 'x' } as never), false, 'incomplete claims: no exp')
   await t.rejects(app.jwtAuth.revokeToken({ sub: '', jti: 'x', exp: Date.now() / 1000 + 60 }), { code: 'FST_JWT_AUTH_INVALID_OPTION' })
   t.equal(events.filter(event => event.type === 'token-revoked').length, 2)
 })
@@ -52,6 +53,7 @@ t.test('revokeSession: one device; its refresh chain and access tokens die, othe
   t.equal(await app.jwtAuth.revokeSession(sid), true)
   t.equal(await app.jwtAuth.revokeSession(sid), false, 'already gone')
   t.equal(await app.jwtAuth.revokeSession('nonsense'), false)
+  t.equal(await app.jwtAuth.revokeSession(42 as unknown as string), false, 'not a string')
   t.equal((await app.inject({ url: '/me', headers: bearer(phone.access_token) })).statusCode, 401)
   t.equal((await refresh(app, phone.refresh_token)).statusCode, 400)
   t.equal((await app.inject({ url: '/me', headers: bearer(laptop.access_token) })).statusCode, 200)

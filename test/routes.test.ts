@@ -32,6 +32,24 @@ t.test('POST /auth/logout with the refresh cookie works after the access token e
   t.equal(garbage.statusCode, 204, 'an unknown token still logs the browser out')
 })
 
+t.test('POST /auth/logout ends the sessions of both credentials when they differ', async t => {
+  const app = await buildApp()
+  t.teardown(() => app.close())
+  const a = await login(app)
+  const b = await login(app)
+  const c = await login(app)
+  const response = await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(b.access_token), cookies: { refresh_token: a.refresh_token } })
+  t.equal(response.statusCode, 204)
+  t.equal((await app.inject({ url: '/me', headers: bearer(a.access_token) })).statusCode, 401, "the refresh cookie's session ended")
+  t.equal((await app.inject({ url: '/me', headers: bearer(b.access_token) })).statusCode, 401, "the Bearer token's session ended")
+  t.equal((await app.inject({ url: '/me', headers: bearer(c.access_token) })).statusCode, 200, 'others live on')
+
+  const d = await login(app)
+  const stale = await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer('not.a.token'), payload: { refresh_token: d.refresh_token } })
+  t.equal(stale.statusCode, 204, 'a bad access token next to a good refresh token still logs out')
+  t.equal((await refresh(app, d.refresh_token)).statusCode, 400)
+})
+
 t.test('POST /auth/logout refuses a cross-origin cookie request and needs some credential', async t => {
   const app = await buildApp()
   t.teardown(() => app.close())

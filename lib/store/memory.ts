@@ -98,7 +98,7 @@ export class MemoryStore implements Store {
     if (
       input.presentedDigest === session.previous &&
       session.sealedSuccessor !== null &&
-      now - session.rotatedAt <= input.reuseGrace
+      now - session.rotatedAt < input.reuseGrace
     ) {
       return { status: 'grace', session: record(session), sealedSuccessor: session.sealedSuccessor }
     }
@@ -179,8 +179,7 @@ export class MemoryStore implements Store {
 
   #deleteSession (info: SessionInfo): void {
     this.#sessions.delete(info.id)
-    const ids = this.#sessionsByUser.get(info.sub)
-    if (ids === undefined) return
+    const ids = this.#sessionsByUser.get(info.sub) as Set<string> // every stored session is indexed
     ids.delete(info.id)
     if (ids.size === 0) this.#sessionsByUser.delete(info.sub)
   }

@@ -80,8 +80,6 @@ export interface Store {
   /** Deletes every session of the user; resolves to how many there were. */
   revokeUser (sub: string): Promise<number>
   listSessions (sub: string): Promise<SessionInfo[]>
-  /** Called on app close when the plugin owns the store. */
-  close? (): Promise<void>
 }
 
 /** The method names a store must have, checked once at registration. */
