@@ -1,8 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import jwtAuth, { MemoryStore } from '../lib/index.js'
-import type { Store } from '../lib/index.js'
-import { bearer, buildApp, login, secret } from './helpers.js'
+import { bearer, buildApp, interceptStore, login, secret } from './helpers.js'
 
 t.test('the access token is read from the Bearer header', async t => {
   const app = await buildApp({ cookies: false })
@@ -113,15 +112,9 @@ t.test('the origin check can be turned off', async t => {
 t.test('a store outage fails closed with 503 and Retry-After, then recovers', async t => {
   const store = new MemoryStore()
   let down = false
-  const flaky: Store = new Proxy(store, {
-    get (target, property) {
-      const value = Reflect.get(target, property, target)
-      if (typeof value !== 'function') return value
-      return async (...args: unknown[]) => {
-        if (down) throw new Error('connect ECONNREFUSED 127.0.0.1:6379')
-        return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)
-      }
-    }
+  const flaky = interceptStore(store, async call => {
+    if (down) throw new Error('connect ECONNREFUSED 127.0.0.1:6379')
+    return await call()
   })
   const lines: string[] = []
   const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(line) } } } })

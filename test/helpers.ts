@@ -3,7 +3,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createSigner } from 'fast-jwt'
 import jwtAuth from '../lib/index.js'
-import type { JwtAuthOptions, TokenResponse } from '../lib/index.js'
+import type { JwtAuthOptions, Store, TokenResponse } from '../lib/index.js'
 
 export const secret = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
 
@@ -54,4 +54,15 @@ export function forge (payload: Record<string, unknown>, options: Record<string,
 export function manualClock (start = Date.now()): { now: () => number, advance: (ms: number) => void } {
   let time = start
   return { now: () => time, advance: (ms: number) => { time += ms } }
+}
+
+/** Wraps every store method: `around` sees the call and decides what happens. */
+export function interceptStore (store: Store, around: (call: () => Promise<unknown>, args: unknown[]) => Promise<unknown>): Store {
+  return new Proxy(store, {
+    get (target, property) {
+      const value = Reflect.get(target, property, target)
+      if (typeof value !== 'function') return value
+      return async (...args: unknown[]) => await around(async () => await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args), args)
+    }
+  })
 }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { MemoryStore } from '../lib/index.js'
 import type { AuthEvent } from '../lib/index.js'
-import { bearer, buildApp, cookieValues, decodePart, login, manualClock, refresh } from './helpers.js'
+import { bearer, buildApp, cookieValues, decodePart, interceptStore, login, manualClock, refresh } from './helpers.js'
 
 t.test('refresh rotates: a new pair, the old refresh token is spent', async t => {
   const events: AuthEvent[] = []
@@ -26,17 +26,11 @@ t.test('refresh rotates: a new pair, the old refresh token is spent', async t =>
 t.test('refresh tokens are opaque, carry 256 random bits, and the store only ever sees digests', async t => {
   const memory = new MemoryStore()
   const seen: string[] = []
-  const recording = new Proxy(memory, {
-    get (target, property) {
-      const value = Reflect.get(target, property, target)
-      if (typeof value !== 'function') return value
-      return async (...args: unknown[]) => {
-        seen.push(JSON.stringify(args))
-        const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)
-        seen.push(JSON.stringify(result))
-        return result
-      }
-    }
+  const recording = interceptStore(memory, async (call, args) => {
+    seen.push(JSON.stringify(args))
+    const result = await call()
+    seen.push(JSON.stringify(result))
+    return result
   })
   const app = await buildApp({ store: recording })
   t.teardown(() => app.close())
