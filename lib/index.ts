@@ -32,6 +32,8 @@ export default jwtAuth
 
 export { MemoryStore } from './store/memory.js'
 export type { MemoryStoreOptions } from './store/memory.js'
+export { RedisStore } from './store/redis.js'
+export type { RedisStoreOptions } from './store/redis.js'
 export type {
   CreateSessionInput,
   CreateSessionResult,

@@ -38,4 +38,6 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
   if (config.routes !== null) {
     await fastify.register(createRoutes(context, api, authenticate), { prefix: config.routes.prefix })
   }
+  const store = config.store
+  if (typeof store.close === 'function') fastify.addHook('onClose', async () => { await store.close?.() })
 }

@@ -106,7 +106,7 @@ export interface JwtAuthOptions {
   clockTolerance?: Duration
   /** Most sessions (devices) per user; the oldest is evicted beyond it. Default 10. */
   maxSessionsPerUser?: number
-  /** Default: a new MemoryStore. The plugin never closes a store. */
+  /** Default: a new MemoryStore. On app close the plugin calls `store.close()`, which releases only what the store created itself. */
   store?: Store
   /** Default true. */
   cookies?: boolean | CookieOptions

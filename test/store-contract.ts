@@ -63,6 +63,15 @@ export function storeContract (t: Test, harness: StoreHarness): void {
     t.same(listed.map(s => s.id), [session.sessionId])
   })
 
+  t.test(`${harness.name}: client details are optional`, async t => {
+    const store = await harness.create()
+    const { userAgent: _ua, ip: _ip, ...bare } = newSession('bob')
+    const { session } = await store.createSession(bare)
+    t.notOk('userAgent' in session || 'ip' in session)
+    const [listed] = await store.listSessions('bob')
+    t.notOk('userAgent' in (listed as object) || 'ip' in (listed as object), 'absent, not empty strings')
+  })
+
   t.test(`${harness.name}: rotation moves current to the successor exactly once`, async t => {
     const store = await harness.create()
     const session = newSession('alice')

@@ -80,6 +80,8 @@ export interface Store {
   /** Deletes every session of the user; resolves to how many there were. */
   revokeUser (sub: string): Promise<number>
   listSessions (sub: string): Promise<SessionInfo[]>
+  /** Called when the app closes: release what the store itself created (never a client passed in). */
+  close? (): Promise<void>
 }
 
 /** The method names a store must have, checked once at registration. */

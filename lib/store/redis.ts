@@ -1,0 +1,301 @@
+// RedisStore: sessions and revocations shared by every instance of a service, on a single
+// Redis, Sentinel or Cluster (through ioredis). Each operation is one command: a Lua script
+// registered once with defineCommand, or a plain SET. Times come from Redis TIME inside the
+// scripts, so instances with skewed clocks agree.
+//
+// Key layout (every key of one user shares the hash tag {u:<base64url(sub)>}, so each script
+// touches one Cluster slot; the sub is encoded so that no sub can break out of the tag):
+//   <prefix>{u:<sub64>}:s:<sessionId>  hash    one session; expires with the session
+//   <prefix>{u:<sub64>}:ss             zset    the user's session ids in creation order;
+//                                              expires with the user's last session
+//   <prefix>{u:<sub64>}:j:<jti>        string  a denylisted access token; expires with it
+import { Redis } from 'ioredis'
+import type { Cluster, RedisOptions } from 'ioredis'
+import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
+import type {
+  CreateSessionInput,
+  CreateSessionResult,
+  RotateInput,
+  RotateResult,
+  SessionInfo,
+  SessionRecord,
+  Store
+} from './store.js'
+
+// Milliseconds since the epoch, by the Redis clock. Shared by every script.
+const redisNow = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+`
+
+// Keeps the session index alive at least until `until` (the latest session end).
+const extendIndex = `
+local function extendIndex (index, now, untilMs)
+  local pttl = redis.call('PTTL', index)
+  if pttl < 0 or now + pttl < untilMs then redis.call('PEXPIREAT', index, untilMs) end
+end
+`
+
+// KEYS: session, index. ARGV: sessionId, digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix.
+// Returns { now, expiresAt, evicted... }.
+const createSessionLua = `${redisNow}${extendIndex}
+local absolute = now + tonumber(ARGV[4])
+local expires = math.min(absolute, now + tonumber(ARGV[5]))
+-- 1. the session, with the digest of its first refresh token
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'cl', ARGV[3], 'c', now, 'l', now, 'abs', absolute, 'exp', expires, 'ua', ARGV[7], 'ip', ARGV[8])
+redis.call('PEXPIREAT', KEYS[1], expires)
+-- 2. drop index entries whose session has expired
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if redis.call('EXISTS', ARGV[9] .. id) == 0 then redis.call('ZREM', KEYS[2], id) end
+end
+-- 3. index the new session (scores strictly increase, so two logins in one ms keep their
+--    order), then evict the oldest beyond the cap
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+local score = now
+if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 1 end
+redis.call('ZADD', KEYS[2], score, ARGV[1])
+local result = { now, expires }
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[6])
+if excess > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
+    redis.call('DEL', ARGV[9] .. id)
+    redis.call('ZREM', KEYS[2], id)
+    result[#result + 1] = id
+  end
+end
+extendIndex(KEYS[2], now, expires)
+return result
+`
+
+// KEYS: session, index. ARGV: sessionId, presented, successor, sealed, idle, grace.
+// Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims [, sealed] }.
+const rotateLua = `${redisNow}${extendIndex}
+local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'seal', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl')
+-- 1. no live session: nothing to rotate (the key expires with the session)
+if not s[1] then return { 'invalid' } end
+-- 2. the current token: the successor becomes current, the idle timer restarts
+if ARGV[2] == s[1] then
+  local expires = math.min(tonumber(s[5]), now + tonumber(ARGV[5]))
+  redis.call('HSET', KEYS[1], 'prev', s[1], 'cur', ARGV[3], 'rot', now, 'seal', ARGV[4], 'l', now, 'exp', expires)
+  redis.call('PEXPIREAT', KEYS[1], expires)
+  extendIndex(KEYS[2], now, expires)
+  return { 'rotated', s[6], now, expires, s[9], s[10], s[11] }
+end
+-- 3. the token just rotated, within grace: the same successor again
+if ARGV[2] == s[2] and now - tonumber(s[3]) < tonumber(ARGV[6]) then
+  return { 'grace', s[6], s[7], s[8], s[9], s[10], s[11], s[4] }
+end
+-- 4. anything else is reuse: the session dies
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return { 'reused' }
+`
+
+// KEYS: session, denylisted jti. Revoked when the session is gone or the jti is denylisted.
+const isRevokedLua = `#!lua flags=no-writes
+if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end
+return redis.call('EXISTS', KEYS[2])
+`
+
+// KEYS: session, index. ARGV: sessionId, digest ('' for any). Returns the session or nil.
+const revokeSessionLua = `
+local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'c', 'l', 'exp', 'ua', 'ip')
+if not s[1] then return nil end
+-- a digest, when given, must be the current or the just-rotated refresh token
+if ARGV[2] ~= '' and ARGV[2] ~= s[1] and ARGV[2] ~= s[2] then return nil end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return { s[3], s[4], s[5], s[6], s[7] }
+`
+
+// KEYS: index. ARGV: sessionKeyPrefix. Deletes every session of the user; returns how many lived.
+const revokeUserLua = `
+local live = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  live = live + redis.call('DEL', ARGV[1] .. id)
+end
+redis.call('DEL', KEYS[1])
+return live
+`
+
+// KEYS: index. ARGV: sessionKeyPrefix. Returns id, createdAt, lastUsedAt, expiresAt, ua, ip per live session.
+const listSessionsLua = `
+local result = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local s = redis.call('HMGET', ARGV[1] .. id, 'c', 'l', 'exp', 'ua', 'ip')
+  if s[1] then
+    for _, value in ipairs({ id, s[1], s[2], s[3], s[4], s[5] }) do result[#result + 1] = value end
+  end
+end
+return result
+`
+
+type Reply = Array<string | number | null>
+type ScriptCall = (...args: Array<string | number>) => Promise<unknown>
+interface ScriptClient {
+  fastifyJwtAuthCreateSession: ScriptCall
+  fastifyJwtAuthRotate: ScriptCall
+  fastifyJwtAuthIsRevoked: ScriptCall
+  fastifyJwtAuthRevokeSession: ScriptCall
+  fastifyJwtAuthRevokeUser: ScriptCall
+  fastifyJwtAuthListSessions: ScriptCall
+}
+
+export interface RedisStoreOptions {
+  /** An ioredis Redis (standalone or through Sentinel) or Cluster client. Never closed by the store. */
+  client?: Redis | Cluster
+  /** Convenience: a redis:// URL; the store creates the client, owns it and closes it on app close. */
+  url?: string
+  /** Options for the client made from `url`. */
+  redisOptions?: RedisOptions
+  /** Key prefix, without braces. Default 'fja:'. */
+  prefix?: string
+  /** Most time one store call may take before it fails (and the request gets 503), in ms. Default 2000. */
+  commandTimeout?: number
+}
+
+/** Options for a client the store owns: fail fast while Redis is away, reconnect by itself. */
+const ownedClientOptions: RedisOptions = {
+  maxRetriesPerRequest: 1,
+  enableAutoPipelining: true,
+  retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000)
+}
+
+export class RedisStore implements Store {
+  readonly client: Redis | Cluster
+  readonly #scripts: ScriptClient
+  readonly #prefix: string
+  readonly #ownsClient: boolean
+  readonly #timeout: number
+
+  constructor (options: RedisStoreOptions) {
+    if (options === null || typeof options !== 'object' || (options.client === undefined) === (options.url === undefined)) {
+      throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore', 'needs exactly one of client or url')
+    }
+    const prefix = options.prefix ?? 'fja:'
+    if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
+      throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore prefix', 'must be a string without { or }')
+    }
+    const timeout = options.commandTimeout ?? 2000
+    if (!Number.isFinite(timeout) || timeout <= 0) {
+      throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore commandTimeout', 'must be a positive number of ms')
+    }
+    this.#prefix = prefix
+    this.#timeout = timeout
+    this.#ownsClient = options.client === undefined
+    this.client = options.client ?? new Redis(options.url as string, { ...ownedClientOptions, ...options.redisOptions })
+    this.client.defineCommand('fastifyJwtAuthCreateSession', { numberOfKeys: 2, lua: createSessionLua })
+    this.client.defineCommand('fastifyJwtAuthRotate', { numberOfKeys: 2, lua: rotateLua })
+    this.client.defineCommand('fastifyJwtAuthIsRevoked', { numberOfKeys: 2, lua: isRevokedLua, readOnly: true })
+    this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 2, lua: revokeSessionLua })
+    this.client.defineCommand('fastifyJwtAuthRevokeUser', { numberOfKeys: 1, lua: revokeUserLua })
+    this.client.defineCommand('fastifyJwtAuthListSessions', { numberOfKeys: 1, lua: listSessionsLua, readOnly: true })
+    this.#scripts = this.client as unknown as ScriptClient
+  }
+
+  async createSession (input: CreateSessionInput): Promise<CreateSessionResult> {
+    const user = this.#userKey(input.sub)
+    const claims = JSON.stringify(input.claims)
+    const reply = await this.#call(this.#scripts.fastifyJwtAuthCreateSession(
+      `${user}:s:${input.sessionId}`, `${user}:ss`,
+      input.sessionId, input.refreshDigest, claims, input.lifetime, input.idleTimeout, input.maxSessions,
+      input.userAgent ?? '', input.ip ?? '', `${user}:s:`
+    )) as Reply
+    const now = Number(reply[0])
+    const session: SessionRecord = withClient({
+      id: input.sessionId, sub: input.sub, createdAt: now, lastUsedAt: now, expiresAt: Number(reply[1]), claims: input.claims
+    }, input.userAgent ?? '', input.ip ?? '')
+    return { session, evicted: reply.slice(2) as string[] }
+  }
+
+  async rotateRefreshToken (input: RotateInput): Promise<RotateResult> {
+    const user = this.#userKey(input.sub)
+    const reply = await this.#call(this.#scripts.fastifyJwtAuthRotate(
+      `${user}:s:${input.sessionId}`, `${user}:ss`,
+      input.sessionId, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace
+    )) as Reply
+    const status = reply[0] as string
+    if (status === 'invalid' || status === 'reused') return { status }
+    const session: SessionRecord = withClient({
+      id: input.sessionId,
+      sub: input.sub,
+      createdAt: Number(reply[1]),
+      lastUsedAt: Number(reply[2]),
+      expiresAt: Number(reply[3]),
+      claims: JSON.parse(reply[6] as string) as Record<string, unknown>
+    }, reply[4] as string, reply[5] as string)
+    return status === 'rotated'
+      ? { status, session }
+      : { status: 'grace', session, sealedSuccessor: reply[7] as string }
+  }
+
+  async isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
+    const user = this.#userKey(sub)
+    return await this.#call(this.#scripts.fastifyJwtAuthIsRevoked(`${user}:s:${sessionId}`, `${user}:j:${jti}`)) === 1
+  }
+
+  async revokeToken (sub: string, jti: string, ttl: number): Promise<void> {
+    await this.#call(this.client.set(`${this.#userKey(sub)}:j:${jti}`, '1', 'PX', ttl))
+  }
+
+  async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
+    const user = this.#userKey(sub)
+    const reply = await this.#call(this.#scripts.fastifyJwtAuthRevokeSession(
+      `${user}:s:${sessionId}`, `${user}:ss`, sessionId, refreshDigest ?? ''
+    )) as Reply | null
+    if (reply === null) return null
+    return withClient({
+      id: sessionId, sub, createdAt: Number(reply[0]), lastUsedAt: Number(reply[1]), expiresAt: Number(reply[2])
+    }, reply[3] as string, reply[4] as string)
+  }
+
+  async revokeUser (sub: string): Promise<number> {
+    const user = this.#userKey(sub)
+    return await this.#call(this.#scripts.fastifyJwtAuthRevokeUser(`${user}:ss`, `${user}:s:`)) as number
+  }
+
+  async listSessions (sub: string): Promise<SessionInfo[]> {
+    const user = this.#userKey(sub)
+    const reply = await this.#call(this.#scripts.fastifyJwtAuthListSessions(`${user}:ss`, `${user}:s:`)) as string[]
+    const sessions: SessionInfo[] = []
+    for (let i = 0; i < reply.length; i += 6) {
+      sessions.push(withClient({
+        id: reply[i] as string,
+        sub,
+        createdAt: Number(reply[i + 1]),
+        lastUsedAt: Number(reply[i + 2]),
+        expiresAt: Number(reply[i + 3])
+      }, reply[i + 4] as string, reply[i + 5] as string))
+    }
+    return sessions
+  }
+
+  /** Closes the client only when the store created it (from `url`). */
+  async close (): Promise<void> {
+    if (this.#ownsClient) this.client.disconnect()
+  }
+
+  #userKey (sub: string): string {
+    return `${this.#prefix}{u:${Buffer.from(sub, 'utf8').toString('base64url')}}`
+  }
+
+  /** Bounds a call in time whatever the client's own settings, so a request never hangs. */
+  async #call<T> (command: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`Redis did not answer within ${this.#timeout} ms`)) }, this.#timeout)
+    })
+    try {
+      return await Promise.race([command, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
+
+/** Adds the optional client details, which Redis stores as '' when absent. */
+function withClient<T extends SessionInfo> (session: T, userAgent: string, ip: string): T {
+  if (userAgent !== '') session.userAgent = userAgent
+  if (ip !== '') session.ip = ip
+  return session
+}
