@@ -10,13 +10,14 @@
 //   REUSE_GRACE    how long a just-rotated refresh token still gets the same successor
 //                  (a duration such as '10s', or seconds; default '10s')
 //   NODE_ENV       'production' turns on Secure cookies
-//   REDIS_URL      reserved for the Redis store of the next release
+//   REDIS_URL      use the RedisStore on this Redis (e.g. redis://127.0.0.1:6379) instead of memory
+//   REDIS_PREFIX   key prefix in Redis (default 'example:')
 import { randomBytes } from 'node:crypto'
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import createError from '@fastify/error'
 import Fastify from 'fastify'
-import jwtAuth from 'fastify-jwt-auth'
+import jwtAuth, { RedisStore } from 'fastify-jwt-auth'
 
 const UnknownUserError = createError('EXAMPLE_UNKNOWN_USER', 'Unknown user', 401)
 
@@ -58,14 +59,18 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
     secret = randomBytes(32)
     app.log.warn('JWT_SECRET is not set: using a random secret, so tokens will not survive a restart. Set JWT_SECRET (at least 32 random bytes) to keep them.')
   }
+  // With REDIS_URL every instance shares sessions and revocations; the store owns the client
+  // it makes from the URL and closes it with the app. Without it: the embedded MemoryStore.
+  let store
   if (env.REDIS_URL !== undefined && env.REDIS_URL !== '') {
-    app.log.warn('REDIS_URL is set, but the Redis store arrives with the next release: using the in-memory store (one process only).')
+    store = new RedisStore({ url: env.REDIS_URL, prefix: env.REDIS_PREFIX || 'example:' })
+    app.log.info('using the Redis store from REDIS_URL') // the URL may hold a password: not logged
   }
 
   const reuseGrace = durationFromEnv(env.REUSE_GRACE)
   await app.register(jwtAuth, {
     secret,
-    // store: omitted, so the embedded MemoryStore is used.
+    store, // undefined: the embedded MemoryStore
     refreshToken: reuseGrace === undefined ? {} : { reuseGrace },
     // Secure cookies are not sent over plain http:// (some clients refuse them even on localhost): on in production only.
     cookies: { secure: env.NODE_ENV === 'production' }

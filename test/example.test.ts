@@ -7,9 +7,10 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import { freePort, startRedis } from './redis-harness.js'
 // @ts-expect-error newman ships no type declarations; the part used here is typed by `Newman` below.
 import newmanUntyped from 'newman'
 
@@ -43,25 +44,14 @@ interface Example {
   output: () => string
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  server.close()
-  await once(server, 'close')
-  return address.port
-}
-
 // What a user's shell would not have: the example's own variables (each test sets its own)
 // and the test runner's (NODE_OPTIONS carries tap's loaders), so the child is plain `node`.
-const notInherited = /^(JWT_SECRET|REUSE_GRACE|REDIS_URL|NODE_ENV|PORT|HOST|NODE_OPTIONS|TAP|TAP_.*|_TAPJS_.*|TS_NODE_.*)$/
+const notInherited = /^(JWT_SECRET|REUSE_GRACE|REDIS_URL|REDIS_PREFIX|NODE_ENV|PORT|PORT_A|PORT_B|HOST|NODE_OPTIONS|TAP|TAP_.*|_TAPJS_.*|TS_NODE_.*)$/
 
 /** Starts `node example/server.mjs` with only the given example variables set. */
-function spawnExample (env: Record<string, string>, port: number): { child: ChildProcess, output: () => string } {
+function spawnExample (env: Record<string, string>, port: number, script = serverPath): { child: ChildProcess, output: () => string } {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !notInherited.test(name)))
-  const child = spawn(process.execPath, [serverPath], {
+  const child = spawn(process.execPath, [script], {
     cwd: root,
     env: { ...inherited, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -86,14 +76,19 @@ async function startExample (t: Test, env: Record<string, string>): Promise<Exam
   const { child, output } = spawnExample(env, port)
   t.teardown(() => stop(child))
   const baseUrl = `http://127.0.0.1:${port}`
+  await untilAnswering({ child, output }, baseUrl)
+  return { baseUrl, child, output }
+}
+
+async function untilAnswering (example: { child: ChildProcess, output: () => string }, baseUrl: string): Promise<void> {
   const deadline = Date.now() + 10_000
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`the example exited with ${child.exitCode}:\n${output()}`)
+    if (example.child.exitCode !== null) throw new Error(`the example exited with ${example.child.exitCode}:\n${example.output()}`)
     try {
       await fetch(`${baseUrl}/profiles`)
-      return { baseUrl, child, output }
+      return
     } catch {
-      if (Date.now() > deadline) throw new Error(`the example did not answer in 10 s:\n${output()}`)
+      if (Date.now() > deadline) throw new Error(`the example did not answer in 10 s:\n${example.output()}`)
       await sleep(50)
     }
   }
@@ -306,11 +301,50 @@ t.test('a JWT_SECRET shorter than 32 bytes stops the example with the plugin\'s 
   t.notMatch(output(), /too-short/, 'the secret is not printed')
 })
 
-t.test('with REDIS_URL the example says the memory store is used, without printing the URL', async t => {
-  const example = await startExample(t, { JWT_SECRET: secret, REDIS_URL: 'redis://:hunter2-password@127.0.0.1:6379' })
-  t.equal((await login(example.baseUrl, 'alice')).status, 200, 'serves login on the memory store')
-  const output = await waitForOutput(example, /REDIS_URL is set/)
-  t.match(output, /Redis store arrives with the next release/)
-  t.match(output, /in-memory store/)
-  t.notMatch(output, /hunter2-password/, 'the URL (and its password) is not logged')
+t.test('with REDIS_URL the example keeps its sessions in Redis, under its prefix, without logging the URL', async t => {
+  const redis = await startRedis()
+  t.teardown(redis.stop)
+  const example = await startExample(t, { JWT_SECRET: secret, REDIS_URL: redis.url, REDIS_PREFIX: 'example-test:' })
+  const response = await login(example.baseUrl, 'alice')
+  t.equal(response.status, 200)
+  t.equal((await call(example.baseUrl, '/profiles', { headers: bearer(response.body.access_token) })).status, 200)
+  const client = new Redis(redis.port)
+  t.teardown(() => client.disconnect())
+  const keys = await client.keys('example-test:*')
+  t.ok(keys.some(key => key.includes(':s:')), 'the session is in Redis')
+  const output = await waitForOutput(example, /using the Redis store/)
+  t.notOk(output.includes(redis.url), 'the URL (it may hold a password) is not logged')
+})
+
+t.test('two instances on one Redis: log in on one, refresh on the other, log out on one, refused on the other', async t => {
+  const redis = await startRedis()
+  t.teardown(redis.stop)
+  const [portA, portB] = [await freePort(), await freePort()]
+  const example = spawnExample({ JWT_SECRET: secret, REDIS_URL: redis.url, PORT_A: String(portA), PORT_B: String(portB) }, 0, join(root, 'example', 'two-instances.mjs'))
+  t.teardown(() => stop(example.child))
+  const a = `http://127.0.0.1:${portA}`
+  const b = `http://127.0.0.1:${portB}`
+  await untilAnswering(example, a)
+  await untilAnswering(example, b)
+
+  const loggedIn = await login(a, 'alice')
+  t.equal(loggedIn.status, 200, 'login on A')
+  t.equal((await call(b, '/profiles', { headers: bearer(loggedIn.body.access_token) })).status, 200, "A's token works on B")
+  const refreshed = await call(b, '/auth/refresh', { method: 'POST', json: { refresh_token: loggedIn.body.refresh_token } })
+  t.equal(refreshed.status, 200, 'refresh on B')
+  const reused = await call(a, '/auth/refresh', { method: 'POST', json: { refresh_token: refreshed.body.refresh_token } })
+  t.equal(reused.status, 200, "B's successor rotates on A")
+  const token = reused.body.access_token
+  t.equal((await call(a, '/auth/logout', { method: 'POST', headers: bearer(token) })).status, 204, 'logout on A')
+  const refused = await call(b, '/profiles', { headers: bearer(token) })
+  t.equal(refused.status, 401, 'refused on B')
+  t.equal(refused.body.code, 'FST_JWT_AUTH_TOKEN_REVOKED')
+})
+
+t.test('two-instances refuses to start without REDIS_URL and JWT_SECRET', async t => {
+  const { child, output } = spawnExample({}, 0, join(root, 'example', 'two-instances.mjs'))
+  t.teardown(() => stop(child))
+  const [code] = await once(child, 'exit') as [number | null]
+  t.equal(code, 1)
+  t.match(output(), /Set REDIS_URL and JWT_SECRET/)
 })
