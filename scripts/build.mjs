@@ -1,6 +1,6 @@
 // Builds dist/cjs (require) and dist/esm (import) from lib/ and marks each folder's module type.
 import { execFileSync } from 'node:child_process'
-import { rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, rmSync, writeFileSync } from 'node:fs'
 
 rmSync('dist', { recursive: true, force: true })
 const tsc = ['node_modules/typescript/bin/tsc']
@@ -8,3 +8,4 @@ execFileSync(process.execPath, [...tsc, '-p', 'tsconfig.build.json'], { stdio: '
 execFileSync(process.execPath, [...tsc, '-p', 'tsconfig.esm.json'], { stdio: 'inherit' })
 writeFileSync('dist/cjs/package.json', JSON.stringify({ type: 'commonjs' }) + '\n')
 writeFileSync('dist/esm/package.json', JSON.stringify({ type: 'module' }) + '\n')
+chmodSync('dist/cjs/cli.js', 0o755) // the package's bin
