@@ -1,9 +1,10 @@
 // app.jwtAuth: revocation and session listing for the app's own code.
 import type { FastifyBaseLogger } from 'fastify'
-import type { AuthContext } from './context.js'
 import { verifyAccessToken } from './authenticate.js'
 import { storeCall } from './challenge.js'
-import { FST_JWT_AUTH_INVALID_OPTION } from './errors.js'
+import type { AuthContext } from './context.js'
+import { FST_JWT_AUTH_INVALID_OPTION, FST_JWT_AUTH_NO_STORE } from './errors.js'
+import type { Store } from './store/store.js'
 import { subOfSessionId } from './tokens/refresh.js'
 import type { AccessTokenPayload, JwtAuthApi, RegisteredClaims } from './types.js'
 
@@ -13,22 +14,28 @@ function checkSub (sub: unknown): asserts sub is string {
 
 export function createApi (context: AuthContext, log: FastifyBaseLogger): JwtAuthApi {
   const { config, access, emit } = context
-  const store = config.store
 
-  function decodeForRevocation (token: string): AccessTokenPayload | null {
+  /** Revocation needs a store; a verify-only registration may have none. */
+  function requireStore (): Store {
+    if (config.store === null) throw new FST_JWT_AUTH_NO_STORE()
+    return config.store
+  }
+
+  async function decodeForRevocation (token: string): Promise<AccessTokenPayload | null> {
     try {
-      return access.verify(token)
+      return await access.verify(token)
     } catch {
       return null // expired tokens need no revocation; invalid ones cannot be ours
     }
   }
 
   return {
-    store,
+    store: config.store,
 
     async revokeToken (token) {
+      const store = requireStore()
       const claims: Pick<RegisteredClaims, 'sub' | 'jti' | 'exp'> | null =
-        typeof token === 'string' ? decodeForRevocation(token) : token
+        typeof token === 'string' ? await decodeForRevocation(token) : token
       if (claims === null || typeof claims.jti !== 'string' || typeof claims.exp !== 'number') return false
       checkSub(claims.sub)
       // Kept until the token would have expired anyway, clock tolerance included.
@@ -40,6 +47,7 @@ export function createApi (context: AuthContext, log: FastifyBaseLogger): JwtAut
     },
 
     async revokeSession (sessionId) {
+      const store = requireStore()
       const sub = typeof sessionId === 'string' ? subOfSessionId(sessionId) : null
       if (sub === null) return false
       const revoked = await storeCall(log, 'revokeSession', () => store.revokeSession(sub, sessionId))
@@ -49,6 +57,7 @@ export function createApi (context: AuthContext, log: FastifyBaseLogger): JwtAut
     },
 
     async revokeUser (sub) {
+      const store = requireStore()
       checkSub(sub)
       const count = await storeCall(log, 'revokeUser', () => store.revokeUser(sub))
       emit({ type: 'user-revoked', sub, time: Date.now() }, log)
@@ -56,6 +65,7 @@ export function createApi (context: AuthContext, log: FastifyBaseLogger): JwtAut
     },
 
     async listSessions (sub) {
+      const store = requireStore()
       checkSub(sub)
       return await storeCall(log, 'listSessions', () => store.listSessions(sub))
     },

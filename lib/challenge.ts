@@ -28,12 +28,14 @@ export function withChallenge (reply: FastifyReply, realm: string, error: unknow
   return error
 }
 
+const outages = new Set(['FST_JWT_AUTH_STORE_UNAVAILABLE', 'FST_JWT_AUTH_JWKS_UNAVAILABLE'])
+
 /**
- * onError hook: a store outage answers 503 with Retry-After wherever it surfaces, in the
- * plugin's routes or in the app's own (through reply.issueTokens or app.jwtAuth).
+ * onError hook: an outage (the store, or the issuer's JWKS) answers 503 with Retry-After
+ * wherever it surfaces, in the plugin's routes or in the app's own.
  */
 export async function retryAfterOnOutage (_request: FastifyRequest, reply: FastifyReply, error: FastifyError): Promise<void> {
-  if (error.code === 'FST_JWT_AUTH_STORE_UNAVAILABLE') reply.header('retry-after', retryAfterSeconds)
+  if (outages.has(error.code)) reply.header('retry-after', retryAfterSeconds)
 }
 
 /** A failed store call becomes a 503; the log names the operation, never its arguments. */

@@ -9,7 +9,7 @@ export const FST_JWT_AUTH_MISSING_SECRET = createError(
 )
 export const FST_JWT_AUTH_WEAK_SECRET = createError(
   'FST_JWT_AUTH_WEAK_SECRET',
-  'The secret must be at least 32 bytes long (got %s bytes): generate one with crypto.randomBytes(32).toString("base64url")'
+  'The secret must be at least %s bytes long for %s (got %s bytes): generate one with crypto.randomBytes(64).toString("base64url")'
 )
 export const FST_JWT_AUTH_INVALID_DURATION = createError(
   'FST_JWT_AUTH_INVALID_DURATION',
@@ -28,6 +28,11 @@ export const FST_JWT_AUTH_INVALID_STORE = createError(
 export const FST_JWT_AUTH_INVALID_GUARD = createError(
   'FST_JWT_AUTH_INVALID_GUARD',
   '%s needs at least one non-empty string'
+)
+export const FST_JWT_AUTH_INVALID_KEY = createError('FST_JWT_AUTH_INVALID_KEY', 'Invalid key: %s')
+export const FST_JWT_AUTH_NO_STORE = createError(
+  'FST_JWT_AUTH_NO_STORE',
+  'This verify-only registration has no store: pass the shared store to revoke or list sessions'
 )
 export const FST_JWT_AUTH_INVALID_CLAIMS = createError('FST_JWT_AUTH_INVALID_CLAIMS', 'issueTokens: %s')
 
@@ -53,6 +58,12 @@ export const FST_JWT_AUTH_SESSION_NOT_FOUND = createError('FST_JWT_AUTH_SESSION_
 export const FST_JWT_AUTH_STORE_UNAVAILABLE = createError(
   'FST_JWT_AUTH_STORE_UNAVAILABLE',
   'The session store is unavailable, retry later',
+  503
+)
+
+export const FST_JWT_AUTH_JWKS_UNAVAILABLE = createError(
+  'FST_JWT_AUTH_JWKS_UNAVAILABLE',
+  'The signing keys of the issuer could not be fetched, retry later',
   503
 )
 

@@ -4,7 +4,7 @@ import { storeCall } from './challenge.js'
 import type { AuthContext } from './context.js'
 import { clearTokenCookies, setTokenCookies } from './cookies.js'
 import { FST_JWT_AUTH_INVALID_CLAIMS, FST_JWT_AUTH_INVALID_GRANT } from './errors.js'
-import type { SessionRecord } from './store/store.js'
+import type { SessionRecord, Store } from './store/store.js'
 import {
   digestRefreshToken,
   maxSubBytes,
@@ -49,7 +49,8 @@ function checkClaims (claims: IssueClaims): void {
 /** Signs an access token for the session and sends the RFC 6749 §5.1 response parts. */
 function respond (context: AuthContext, reply: FastifyReply, session: SessionRecord, refreshToken: string): TokenResponse {
   const { config, access } = context
-  const accessToken = access.sign(session.claims as unknown as IssueClaims, session.id)
+  // Issuing is only decorated when there is a signing key.
+  const accessToken = (access.sign as NonNullable<typeof access.sign>)(session.claims as unknown as IssueClaims, session.id)
   const expiresIn = Math.floor(config.accessTtl / 1000)
   // RFC 6749 §5.1: token responses must not be cached.
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
@@ -75,7 +76,7 @@ export async function issueTokens (
   const sessionId = mintSessionId(claims.sub)
   const refreshToken = mintRefreshToken(sessionId)
   const client = clientDetails(request)
-  const created = await storeCall(request.log, 'createSession', () => config.store.createSession({
+  const created = await storeCall(request.log, 'createSession', () => (config.store as Store).createSession({
     sub: claims.sub,
     sessionId,
     refreshDigest: digestRefreshToken(refreshToken),
@@ -104,7 +105,7 @@ export async function rotateRefreshToken (
   const parsed = parseRefreshToken(refreshToken)
   if (parsed === null) throw new FST_JWT_AUTH_INVALID_GRANT('The refresh token is invalid')
   const successor = mintRefreshToken(parsed.sessionId)
-  const result = await storeCall(request.log, 'rotateRefreshToken', () => config.store.rotateRefreshToken({
+  const result = await storeCall(request.log, 'rotateRefreshToken', () => (config.store as Store).rotateRefreshToken({
     sub: parsed.sub,
     sessionId: parsed.sessionId,
     presentedDigest: digestRefreshToken(refreshToken),

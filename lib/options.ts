@@ -2,6 +2,7 @@
 // Nothing security-related falls back silently to a default.
 import { parseDuration } from './duration.js'
 import {
+  FST_JWT_AUTH_INVALID_KEY,
   FST_JWT_AUTH_INVALID_LIFETIME,
   FST_JWT_AUTH_INVALID_OPTION,
   FST_JWT_AUTH_INVALID_PREFIX,
@@ -10,6 +11,9 @@ import {
   FST_JWT_AUTH_WEAK_SECRET
 } from './errors.js'
 import { MemoryStore } from './store/memory.js'
+import type { RemoteJwksConfig } from './tokens/jwks.js'
+import { hmacBytes, isHmac, resolveKey, resolveSecret } from './tokens/keys.js'
+import type { HmacAlgorithm, ResolvedKey } from './tokens/keys.js'
 import { storeMethods } from './store/store.js'
 import type { Store } from './store/store.js'
 import type { AuthEvent, JwtAuthOptions } from './types.js'
@@ -32,11 +36,17 @@ export interface RoutesConfig {
   logoutAll: boolean
   sessions: boolean
   revoke: boolean
+  /** Path of the JWKS route, or null for none. */
+  jwks: string | null
 }
 
 export interface Config {
-  secret: string | Buffer
-  algorithm: 'HS256' | 'HS384' | 'HS512'
+  /** Every verification key; with the single `secret`, one key without kid. */
+  keys: ResolvedKey[]
+  /** The key that signs: the first one with a private part. Null in verify-only mode. */
+  signingKey: ResolvedKey | null
+  /** The issuer's key set to fetch, in verify-only mode with `jwks.url`. */
+  remoteJwks: RemoteJwksConfig | null
   issuer: string
   audience: string
   realm: string
@@ -47,23 +57,18 @@ export interface Config {
   reuseGrace: number
   clockTolerance: number
   maxSessionsPerUser: number
-  store: Store
+  /** Null in verify-only mode without a store: no revocation check then. */
+  store: Store | null
   cookies: CookieConfig | null
   routes: RoutesConfig | null
   onEvent: ((event: AuthEvent) => void) | null
 }
 
-const minSecretBytes = 32
 const maxGrace = 60_000
-const hmacAlgorithms = new Set(['HS256', 'HS384', 'HS512'])
 const cookieNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
-  const secret = checkSecret(options.secret)
-  const algorithm = options.algorithm ?? 'HS256'
-  if (!hmacAlgorithms.has(algorithm)) {
-    throw new FST_JWT_AUTH_INVALID_OPTION('algorithm', 'must be one of HS256, HS384, HS512 with a secret')
-  }
+  const { keys, signingKey, remoteJwks } = normaliseKeys(options)
   const issuer = nonEmptyString(options.issuer, 'issuer') ?? 'fastify-jwt-auth'
   const audience = nonEmptyString(options.audience, 'audience') ?? issuer
 
@@ -92,9 +97,12 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     throw new FST_JWT_AUTH_INVALID_OPTION('onEvent', 'must be a function')
   }
 
+  const verifyOnly = signingKey === null
+  const routes = normaliseRoutes(options.routes, keys.some(key => key.publicJwk !== undefined))
   return Object.freeze({
-    secret,
-    algorithm,
+    keys,
+    signingKey,
+    remoteJwks,
     issuer,
     audience,
     realm: nonEmptyString(options.realm, 'realm') ?? issuer,
@@ -104,21 +112,62 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     reuseGrace,
     clockTolerance,
     maxSessionsPerUser,
-    store: options.store === undefined ? new MemoryStore() : checkStore(options.store),
+    // A verify-only service checks revocation only against the issuer's shared store.
+    store: options.store === undefined ? (verifyOnly ? null : new MemoryStore()) : checkStore(options.store),
     cookies: normaliseCookies(options.cookies),
-    routes: normaliseRoutes(options.routes),
+    // Issuing routes need a signing key; a verify-only service keeps only the JWKS route.
+    routes: routes === null || !verifyOnly ? routes : { ...routes, refresh: false, logout: false, logoutAll: false, sessions: false, revoke: false },
     onEvent: options.onEvent ?? null
   })
 }
 
-function checkSecret (secret: unknown): string | Buffer {
+/** One of: `secret` (HMAC), `keys` (a ring; the first private key signs), `jwks.url` (verify-only). */
+function normaliseKeys (options: JwtAuthOptions): Pick<Config, 'keys' | 'signingKey' | 'remoteJwks'> {
+  const given = [options.secret !== undefined, options.keys !== undefined, options.jwks !== undefined].filter(Boolean).length
+  if (given > 1) throw new FST_JWT_AUTH_INVALID_OPTION('secret, keys and jwks', 'are alternatives: pass exactly one')
+  if (options.keys !== undefined) {
+    if (options.algorithm !== undefined) throw new FST_JWT_AUTH_INVALID_OPTION('algorithm', 'goes with secret; each of keys names its own alg')
+    if (!Array.isArray(options.keys) || options.keys.length === 0) throw new FST_JWT_AUTH_INVALID_OPTION('keys', 'must be a non-empty array')
+    const keys = options.keys.map(resolveKey)
+    const kids = new Set(keys.map(key => key.kid))
+    if (kids.size !== keys.length) throw new FST_JWT_AUTH_INVALID_KEY('two keys have the same kid')
+    const hmac = keys.filter(key => isHmac(key.alg)).length
+    if (hmac > 0 && hmac < keys.length && options.mixedKeyTypes !== true) {
+      throw new FST_JWT_AUTH_INVALID_KEY('HMAC and asymmetric keys together let anyone with the secret mint tokens that verifiers of the public keys accept; set mixedKeyTypes: true if that is intended')
+    }
+    return { keys, signingKey: keys.find(key => key.signingKey !== undefined) ?? null, remoteJwks: null }
+  }
+  if (options.jwks !== undefined) {
+    const jwks = options.jwks
+    if (jwks === null || typeof jwks !== 'object' || typeof jwks.url !== 'string' || !/^https?:\/\//.test(jwks.url)) {
+      throw new FST_JWT_AUTH_INVALID_OPTION('jwks.url', 'must be an http(s) URL')
+    }
+    return {
+      keys: [],
+      signingKey: null,
+      remoteJwks: {
+        url: jwks.url,
+        timeout: parseDuration(jwks.timeout ?? '5s', 'jwks.timeout'),
+        cacheMaxAge: parseDuration(jwks.cacheMaxAge ?? '10m', 'jwks.cacheMaxAge'),
+        cooldown: parseDuration(jwks.cooldown ?? '30s', 'jwks.cooldown', { allowZero: true })
+      }
+    }
+  }
+  const secret: unknown = options.secret
   if (secret === undefined || secret === null || secret === '') throw new FST_JWT_AUTH_MISSING_SECRET()
   if (typeof secret !== 'string' && !Buffer.isBuffer(secret)) {
     throw new FST_JWT_AUTH_INVALID_OPTION('secret', 'must be a string or a Buffer')
   }
+  const algorithm = options.algorithm ?? 'HS256'
+  if (typeof algorithm !== 'string' || !isHmac(algorithm as HmacAlgorithm)) {
+    throw new FST_JWT_AUTH_INVALID_OPTION('algorithm', 'must be one of HS256, HS384, HS512 with a secret (asymmetric keys go in keys)')
+  }
+  // RFC 7518 §3.2: at least as many bytes as the hash output.
+  const needed = hmacBytes[algorithm as HmacAlgorithm]
   const bytes = typeof secret === 'string' ? Buffer.byteLength(secret) : secret.length
-  if (bytes < minSecretBytes) throw new FST_JWT_AUTH_WEAK_SECRET(bytes)
-  return secret
+  if (bytes < needed) throw new FST_JWT_AUTH_WEAK_SECRET(needed, algorithm, bytes)
+  const key = resolveSecret(secret, algorithm as HmacAlgorithm)
+  return { keys: [key], signingKey: key, remoteJwks: null }
 }
 
 function nonEmptyString (value: unknown, name: string): string | undefined {
@@ -173,7 +222,7 @@ function normaliseCookies (cookies: JwtAuthOptions['cookies']): CookieConfig | n
   })
 }
 
-function normaliseRoutes (routes: JwtAuthOptions['routes']): RoutesConfig | null {
+function normaliseRoutes (routes: JwtAuthOptions['routes'], hasPublicKeys: boolean): RoutesConfig | null {
   if (routes === false) return null
   const options = routes ?? {}
   if (typeof options !== 'object' || options === null) throw new FST_JWT_AUTH_INVALID_OPTION('routes', 'must be false or an object')
@@ -187,6 +236,14 @@ function normaliseRoutes (routes: JwtAuthOptions['routes']): RoutesConfig | null
     logout: options.logout ?? true,
     logoutAll: options.logoutAll ?? true,
     sessions: options.sessions ?? true,
-    revoke: options.revoke ?? true
+    revoke: options.revoke ?? true,
+    jwks: normaliseJwksPath(options.jwks, hasPublicKeys)
   })
+}
+
+function normaliseJwksPath (path: string | false | undefined, hasPublicKeys: boolean): string | null {
+  if (path === false || (path === undefined && !hasPublicKeys)) return null
+  const value = path ?? '/.well-known/jwks.json'
+  if (typeof value !== 'string' || !value.startsWith('/')) throw new FST_JWT_AUTH_INVALID_OPTION('routes.jwks', 'must be a path starting with / or false')
+  return value
 }

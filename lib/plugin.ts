@@ -1,6 +1,7 @@
 // The plugin body: validate options, register @fastify/cookie and @fastify/jwt, decorate.
 import fastifyCookie from '@fastify/cookie'
 import fastifyJwt from '@fastify/jwt'
+import type { FastifyJWTOptions } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { createApi } from './api.js'
 import { createAuthenticate } from './authenticate.js'
@@ -10,18 +11,44 @@ import type { AuthContext } from './context.js'
 import { createRequireRoles, createRequireScopes } from './guards.js'
 import { issueTokens } from './issue.js'
 import { normaliseOptions } from './options.js'
+import type { Config } from './options.js'
 import { createRoutes } from './routes.js'
-import { createAccessTokens, fastifyJwtOptions } from './tokens/access.js'
-import type { IssueClaims, JwtAuthOptions, TokenResponse } from './types.js'
+import { accessTokenType, createAccessTokens } from './tokens/access.js'
+import type { AccessTokenPayload, IssueClaims, JwtAuthOptions, TokenResponse } from './types.js'
+
+/** The @fastify/jwt namespace this plugin registers; the app's own @fastify/jwt is untouched. */
+export const jwtNamespace = 'fastifyJwtAuth'
+
+/**
+ * @fastify/jwt under our namespace, with the current key, for `request.user` and for apps that
+ * want `app.jwt.fastifyJwtAuth.decode()`. The plugin itself verifies through its key ring.
+ */
+function fastifyJwtOptions (config: Readonly<Config>): FastifyJWTOptions | null {
+  const key = config.signingKey ?? config.keys[0]
+  if (key === undefined) return null // remote JWKS: no static key to give it
+  const secret = key.signingKey === key.verificationKey
+    ? key.verificationKey
+    : { public: key.verificationKey, ...(key.signingKey === undefined ? {} : { private: key.signingKey }) }
+  return {
+    secret,
+    namespace: jwtNamespace,
+    sign: { algorithm: key.alg, iss: config.issuer, aud: config.audience, typ: accessTokenType, ...(key.kid === undefined ? {} : { kid: key.kid }) },
+    verify: { algorithms: [key.alg], allowedIss: config.issuer, allowedAud: config.audience, checkTyp: accessTokenType }
+  } as FastifyJWTOptions
+}
 
 export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthOptions): Promise<void> {
   const config = normaliseOptions(options)
   if (config.cookies !== null && !fastify.hasReplyDecorator('setCookie')) {
     await fastify.register(fastifyCookie)
   }
-  await fastify.register(fastifyJwt, fastifyJwtOptions(config))
+  const jwtOptions = fastifyJwtOptions(config)
+  if (jwtOptions !== null) await fastify.register(fastifyJwt, jwtOptions)
+  else if (!fastify.hasRequestDecorator('user')) fastify.decorateRequest('user', null as unknown as AccessTokenPayload)
 
-  const context: AuthContext = { config, access: createAccessTokens(fastify), emit: createEmitter(config) }
+  const access = createAccessTokens(config, fastify.log)
+  await access.load()
+  const context: AuthContext = { config, access, emit: createEmitter(config) }
   const authenticate = createAuthenticate(context)
   const api = createApi(context, fastify.log)
 
@@ -29,15 +56,25 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
   fastify.decorate('requireRoles', createRequireRoles(config.realm))
   fastify.decorate('requireScopes', createRequireScopes(config.realm))
   fastify.decorate('jwtAuth', api)
-  fastify.decorateReply('issueTokens', function (this: FastifyReply, claims: IssueClaims): Promise<TokenResponse> {
-    return issueTokens(context, this.request, this, claims)
-  })
-
+  // Verify-only services (no signing key) issue nothing.
+  if (config.signingKey !== null) {
+    fastify.decorateReply('issueTokens', function (this: FastifyReply, claims: IssueClaims): Promise<TokenResponse> {
+      return issueTokens(context, this.request, this, claims)
+    })
+  }
   fastify.addHook('onError', retryAfterOnOutage)
 
   if (config.routes !== null) {
     await fastify.register(createRoutes(context, api, authenticate), { prefix: config.routes.prefix })
+    const jwksPath = config.routes.jwks
+    if (jwksPath !== null) {
+      const body = JSON.stringify({ keys: access.publicJwks })
+      // Public keys only; caches may keep them for five minutes (a rotation adds keys ahead).
+      fastify.get(jwksPath, async (_request, reply) => {
+        return await reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(body)
+      })
+    }
   }
   const store = config.store
-  if (typeof store.close === 'function') fastify.addHook('onClose', async () => { await store.close?.() })
+  if (store !== null && typeof store.close === 'function') fastify.addHook('onClose', async () => { await store.close?.() })
 }

@@ -15,6 +15,7 @@ import {
 } from './errors.js'
 import { refreshCookiePath, rotateRefreshToken } from './issue.js'
 import { digestRefreshToken, parseRefreshToken } from './tokens/refresh.js'
+import type { Store } from './store/store.js'
 import type { AccessTokenPayload, AuthenticateHook, JwtAuthApi } from './types.js'
 
 const maxTokenLength = 4096
@@ -47,6 +48,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
   const { config } = context
   const cookies = config.cookies
   const routes = config.routes!
+  const store = config.store as Store // the session routes exist only when issuing, which always has a store
   const cookiePath = refreshCookiePath(context)
 
   /** The refresh token of a request: from the body, else from the refresh cookie. */
@@ -121,7 +123,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
         const refresh = parseRefreshToken(token)
         if (refresh !== null) {
           const revoked = await storeCall(request.log, 'revokeSession',
-            () => config.store.revokeSession(refresh.sub, refresh.sessionId, digestRefreshToken(token)))
+            () => store.revokeSession(refresh.sub, refresh.sessionId, digestRefreshToken(token)))
           if (revoked !== null) {
             context.emit({ type: 'session-revoked', sub: refresh.sub, sessionId: refresh.sessionId, reason: 'revoke-endpoint', time: Date.now() }, request.log)
           }
@@ -158,7 +160,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
           if (user !== null) sessions.push({ sub: user.sub, sessionId: user.sid })
         }
         for (const { sub, sessionId, digest } of sessions) {
-          const revoked = await storeCall(request.log, 'revokeSession', () => config.store.revokeSession(sub, sessionId, digest))
+          const revoked = await storeCall(request.log, 'revokeSession', () => store.revokeSession(sub, sessionId, digest))
           if (revoked !== null) context.emit({ type: 'session-revoked', sub, sessionId, reason: 'logout', time: Date.now() }, request.log)
         }
         clearCookies(reply)
@@ -185,7 +187,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
         const user = request.user as AccessTokenPayload
         const id = request.params['*']
         // Only the caller's own sessions: another user's id is as unknown as a made-up one.
-        const revoked = await storeCall(request.log, 'revokeSession', () => config.store.revokeSession(user.sub, id))
+        const revoked = await storeCall(request.log, 'revokeSession', () => store.revokeSession(user.sub, id))
         if (revoked === null) throw new FST_JWT_AUTH_SESSION_NOT_FOUND()
         context.emit({ type: 'session-revoked', sub: user.sub, sessionId: id, reason: 'api', time: Date.now() }, request.log)
         if (id === user.sid) clearCookies(reply)

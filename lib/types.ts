@@ -3,6 +3,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Duration } from './duration.js'
 import type { SessionInfo, Store } from './store/store.js'
+import type { HmacAlgorithm, KeyOptions } from './tokens/keys.js'
 
 /**
  * The app's own claims. Augment it to type `reply.issueTokens()` and `request.user`:
@@ -66,6 +67,8 @@ export interface RoutesOptions {
   logoutAll?: boolean
   sessions?: boolean
   revoke?: boolean
+  /** Path of the JWKS route, served when there are asymmetric keys. Default '/.well-known/jwks.json'; false for none. */
+  jwks?: string | false
 }
 
 export type AuthEventType = 'issued' | 'refreshed' | 'reuse-detected' | 'token-revoked' | 'session-revoked' | 'user-revoked'
@@ -84,15 +87,55 @@ export interface AuthEvent {
   userAgent?: string
 }
 
-export interface JwtAuthOptions {
-  /** HMAC secret for HS256, at least 32 bytes. */
-  secret: string | Buffer
+export interface RemoteJwksOptions {
+  url: string
+  /** Fetch timeout. Default '5s'. */
+  timeout?: Duration
+  /** Refresh a key set older than this. Default '10m'. */
+  cacheMaxAge?: Duration
+  /** Least time between two fetches for an unknown kid. Default '30s'. */
+  cooldown?: Duration
+}
+
+/** Where the keys come from: exactly one of `secret`, `keys` or `jwks`. */
+export type KeySource =
+  | {
+    /** HMAC secret, at least as long as the hash (32 bytes for HS256). */
+    secret: string | Buffer
+    /** HMAC algorithm of `secret`. Default 'HS256'. */
+    algorithm?: HmacAlgorithm
+    keys?: never
+    jwks?: never
+  }
+  | {
+    /**
+     * Signing and verification keys, each with its kid and alg (RS/PS/ES/EdDSA, or HS*). The
+     * first key with a private part (or secret) signs; the others only verify. With public keys
+     * only, the service is verify-only.
+     */
+    keys: KeyOptions[]
+    /** Allow HMAC and asymmetric keys in one ring (refused by default). */
+    mixedKeyTypes?: boolean
+    secret?: never
+    algorithm?: never
+    jwks?: never
+  }
+  | {
+    /** Verify-only: the issuer's JWKS URL. */
+    jwks: RemoteJwksOptions
+    secret?: never
+    algorithm?: never
+    keys?: never
+  }
+
+export type JwtAuthOptions = CommonOptions & KeySource
+
+/** Options every registration takes, whatever its keys. */
+export interface CommonOptions {
   /** `iss` of issued tokens, checked on verify. Default 'fastify-jwt-auth'. */
   issuer?: string
   /** `aud` of issued tokens, checked on verify. Default: the issuer. */
   audience?: string
-  /** HMAC algorithm. Default 'HS256'. */
-  algorithm?: 'HS256' | 'HS384' | 'HS512'
   accessToken?: { expiresIn?: Duration }
   refreshToken?: {
     /** Absolute session lifetime, fixed at login. Default '30d'. */
@@ -122,6 +165,8 @@ export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) =>
 export type GuardFactory = (...required: string[]) => AuthenticateHook
 export type IssueTokens = (claims: IssueClaims) => Promise<TokenResponse>
 
+export type { AsymmetricAlgorithm, HmacAlgorithm, KeyInput, KeyOptions } from './tokens/keys.js'
+
 export interface JwtAuthApi {
   /** Denylists one access token (a token string, or a verified payload such as `request.user`). */
   revokeToken (token: string | Pick<RegisteredClaims, 'sub' | 'jti' | 'exp'>): Promise<boolean>
@@ -132,5 +177,6 @@ export interface JwtAuthApi {
   listSessions (sub: string): Promise<SessionInfo[]>
   /** Verifies an access token (signature, claims, revocation) without a request. */
   verifyAccessToken (token: string): Promise<AccessTokenPayload>
-  readonly store: Store
+  /** Null for a verify-only registration without a store. */
+  readonly store: Store | null
 }

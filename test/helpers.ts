@@ -5,11 +5,11 @@ import { createSigner } from 'fast-jwt'
 import jwtAuth from '../lib/index.js'
 import type { JwtAuthOptions, Store, TokenResponse } from '../lib/index.js'
 
-export const secret = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
+export const secret = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOP'
 
 export async function buildApp (options: Partial<JwtAuthOptions> = {}, fastifyOptions = {}): Promise<FastifyInstance> {
   const app = Fastify(fastifyOptions)
-  await app.register(jwtAuth, { secret, cookies: { secure: false }, ...options })
+  await app.register(jwtAuth, { secret, cookies: { secure: false }, ...options } as JwtAuthOptions)
   app.post<{ Body: { sub?: string, roles?: string[], scope?: string } }>('/login', async (request, reply) => {
     const body = request.body ?? {}
     return await reply.issueTokens({ sub: body.sub ?? 'alice', roles: body.roles ?? ['user'], ...(body.scope === undefined ? {} : { scope: body.scope }) })

@@ -84,7 +84,8 @@ t.test('valid options register, with or without cookies and routes', async t => 
     { secret: Buffer.alloc(32, 1), cookies: false, routes: false as const },
     { secret, algorithm: 'HS512' as const, issuer: 'https://api.example.com', audience: 'api', routes: { prefix: '' } },
     { secret, cookies: { sameSite: 'none' as const, domain: 'example.com', allowedOrigins: ['https://app.example.com'] } },
-    { secret, refreshToken: { expiresIn: '1d' as const }, store: new MemoryStore() }
+    { secret, refreshToken: { expiresIn: '1d' as const }, store: new MemoryStore() },
+    { secret: '{ not JSON, just a secret that starts with a brace }' }
   ]) {
     const app = Fastify()
     await app.register(jwtAuth, options)

@@ -2,6 +2,7 @@
 // Run by `npm test` through `tsc -p types`; a failing expectation is a compile error.
 import Fastify from 'fastify'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { JsonWebKey } from 'node:crypto'
 import jwtAuth, { MemoryStore, jwtAuth as named } from 'fastify-jwt-auth'
 import type {
   AccessTokenPayload,
@@ -39,8 +40,20 @@ void app.register(jwtAuth, {
 })
 void app.register(named, { secret: Buffer.alloc(32), cookies: false, routes: false })
 
-// @ts-expect-error the secret is required
+// @ts-expect-error a key source (secret, keys or jwks) is required
 void app.register(jwtAuth, {})
+
+// Asymmetric keys with kids; a verify-only service with the issuer's JWKS URL.
+declare const privateKeyPem: string
+declare const publicJwk: JsonWebKey
+void app.register(jwtAuth, { keys: [{ kid: '2026-06', alg: 'ES256', key: privateKeyPem }, { kid: '2026-01', alg: 'EdDSA', key: publicJwk }] })
+void app.register(jwtAuth, { jwks: { url: 'https://auth.example.com/.well-known/jwks.json', cooldown: '30s' } })
+// @ts-expect-error secret, keys and jwks are alternatives
+void app.register(jwtAuth, { secret: 'x'.repeat(32), keys: [{ kid: 'a', alg: 'ES256', key: privateKeyPem }] })
+// @ts-expect-error algorithm goes with secret; each key names its own alg
+void app.register(jwtAuth, { algorithm: 'HS256', keys: [{ kid: 'a', alg: 'ES256', key: privateKeyPem }] })
+// @ts-expect-error ES257 is no algorithm
+void app.register(jwtAuth, { keys: [{ kid: 'a', alg: 'ES257', key: privateKeyPem }] })
 // @ts-expect-error durations are numbers of seconds or strings with a unit
 void app.register(jwtAuth, { secret: 'x'.repeat(32), accessToken: { expiresIn: '15x' } })
 // @ts-expect-error only HMAC algorithms take a secret
@@ -81,7 +94,7 @@ async function api (): Promise<void> {
   expectType<number>(await app.jwtAuth.revokeUser('alice'))
   expectType<boolean>(await app.jwtAuth.revokeToken('token'))
   expectType<AccessTokenPayload>(await app.jwtAuth.verifyAccessToken('token'))
-  expectType<Store>(app.jwtAuth.store)
+  expectType<Store | null>(app.jwtAuth.store)
 }
 void api
 

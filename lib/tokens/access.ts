@@ -1,56 +1,106 @@
-// Access tokens: JWTs with `typ: at+jwt` (RFC 9068), signed and verified through a namespaced
-// @fastify/jwt registration whose fast-jwt signer and verifier are built once, with the
-// algorithm pinned and iss, aud, typ and the registered claims checked on every verify.
+// Access tokens: JWTs with `typ: at+jwt` (RFC 9068), signed and verified by fast-jwt (the
+// engine of @fastify/jwt) through a key ring built once at registration. Each key has its own
+// verifier, pinned to that key's algorithm and checking iss, aud, typ and the registered
+// claims; a token's `kid` selects the key. With the single `secret` there is one key and no kid.
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
-import type { FastifyJWTOptions } from '@fastify/jwt'
-import { FST_JWT_AUTH_TOKEN_EXPIRED, FST_JWT_AUTH_TOKEN_INVALID } from '../errors.js'
+import type { JsonWebKey } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import { createSigner, createVerifier } from 'fast-jwt'
+import { FST_JWT_AUTH_JWKS_UNAVAILABLE, FST_JWT_AUTH_TOKEN_EXPIRED, FST_JWT_AUTH_TOKEN_INVALID } from '../errors.js'
 import type { Config } from '../options.js'
 import type { AccessTokenPayload, IssueClaims } from '../types.js'
+import { RemoteKeySet } from './jwks.js'
+import type { ResolvedKey } from './keys.js'
 
-/** The @fastify/jwt namespace this plugin registers; the app's own @fastify/jwt is untouched. */
-export const jwtNamespace = 'fastifyJwtAuth'
 export const accessTokenType = 'at+jwt'
 const requiredClaims = ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'sid']
 
-export function fastifyJwtOptions (config: Readonly<Config>): FastifyJWTOptions {
-  return {
-    secret: config.secret,
-    namespace: jwtNamespace,
-    sign: {
-      algorithm: config.algorithm,
-      iss: config.issuer,
-      aud: config.audience,
-      expiresIn: config.accessTtl / 1000, // @fastify/jwt reads numbers as seconds
-      typ: accessTokenType
-    },
-    verify: {
-      algorithms: [config.algorithm],
-      allowedIss: config.issuer,
-      allowedAud: config.audience,
-      checkTyp: accessTokenType,
-      requiredClaims,
-      clockTolerance: config.clockTolerance
-    }
-  } as FastifyJWTOptions
-}
+type Verify = (token: string) => AccessTokenPayload
 
 export interface AccessTokens {
-  sign (claims: IssueClaims, sessionId: string): string
-  /** Throws FST_JWT_AUTH_TOKEN_EXPIRED or FST_JWT_AUTH_TOKEN_INVALID. */
-  verify (token: string): AccessTokenPayload
+  /** Undefined in verify-only mode. */
+  readonly sign: ((claims: IssueClaims, sessionId: string) => string) | undefined
+  /** Resolves to the payload, or rejects with FST_JWT_AUTH_TOKEN_EXPIRED / _INVALID (or _JWKS_UNAVAILABLE). */
+  verify (token: string): Promise<AccessTokenPayload>
+  /** The public keys, for the JWKS route. */
+  readonly publicJwks: JsonWebKey[]
+  /** Fetches a remote key set once, when there is one. */
+  load (): Promise<void>
 }
 
-export function createAccessTokens (fastify: FastifyInstance): AccessTokens {
-  const jwt = (fastify.jwt as unknown as Record<string, FastifyInstance['jwt']>)[jwtNamespace] as FastifyInstance['jwt']
+/** The `kid` of a token's header, without verifying anything. */
+function kidOf (token: string): string | undefined {
+  const dot = token.indexOf('.')
+  if (dot <= 0) return undefined
+  try {
+    const header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8')) as { kid?: unknown }
+    return typeof header.kid === 'string' ? header.kid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLogger): AccessTokens {
+  const claimChecks = {
+    allowedIss: config.issuer,
+    allowedAud: config.audience,
+    checkTyp: accessTokenType,
+    requiredClaims,
+    clockTolerance: config.clockTolerance
+  }
+  const verifierFor = (key: ResolvedKey): Verify =>
+    createVerifier({ key: key.verificationKey, algorithms: [key.alg], ...claimChecks }) as Verify
+
+  const verifiers = new Map<string, Verify>()
+  for (const key of config.keys) verifiers.set(key.kid ?? '', verifierFor(key))
+  // The single `secret`: one verifier, and no header to read.
+  const only = config.keys.length === 1 && config.keys[0]?.kid === undefined ? verifiers.get('') : undefined
+
+  const remote = config.remoteJwks === null
+    ? null
+    : new RemoteKeySet(config.remoteJwks, log, keys => {
+      verifiers.clear()
+      for (const key of keys) verifiers.set(key.kid as string, verifierFor(key))
+    })
+
+  async function selectVerifier (token: string): Promise<Verify> {
+    if (only !== undefined) return only
+    const kid = kidOf(token)
+    if (kid === undefined) throw new FST_JWT_AUTH_TOKEN_INVALID()
+    let verifier = verifiers.get(kid)
+    if (verifier === undefined && remote !== null) {
+      await remote.refreshForUnknownKid()
+      verifier = verifiers.get(kid)
+      if (verifier === undefined && remote.failing) throw new FST_JWT_AUTH_JWKS_UNAVAILABLE()
+    }
+    if (verifier === undefined) throw new FST_JWT_AUTH_TOKEN_INVALID()
+    remote?.refreshIfStale()
+    return verifier
+  }
+
+  const signing = config.signingKey
+  const signer = signing === null
+    ? undefined
+    : createSigner({
+      key: signing.signingKey as string | Buffer,
+      algorithm: signing.alg,
+      ...(signing.kid === undefined ? {} : { kid: signing.kid }),
+      iss: config.issuer,
+      aud: config.audience,
+      expiresIn: config.accessTtl,
+      header: { typ: accessTokenType }
+    } as Parameters<typeof createSigner>[0] & { key: string | Buffer })
+
   return {
-    sign (claims, sessionId) {
-      return jwt.sign({ ...claims, jti: randomUUID(), sid: sessionId })
-    },
-    verify (token) {
+    sign: signer === undefined
+      ? undefined
+      : (claims, sessionId) => signer({ ...claims, jti: randomUUID(), sid: sessionId }),
+
+    async verify (token) {
+      const verify = await selectVerifier(token)
       let payload: AccessTokenPayload
       try {
-        payload = jwt.verify<AccessTokenPayload>(token)
+        payload = verify(token)
       } catch (error) {
         throw (error as { code?: string }).code === 'FAST_JWT_EXPIRED'
           ? new FST_JWT_AUTH_TOKEN_EXPIRED()
@@ -62,6 +112,12 @@ export function createAccessTokens (fastify: FastifyInstance): AccessTokens {
         throw new FST_JWT_AUTH_TOKEN_INVALID()
       }
       return payload
+    },
+
+    publicJwks: config.keys.flatMap(key => key.publicJwk === undefined ? [] : [key.publicJwk]),
+
+    async load () {
+      await remote?.load()
     }
   }
 }
