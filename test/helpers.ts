@@ -66,3 +66,17 @@ export function interceptStore (store: Store, around: (call: () => Promise<unkno
     }
   })
 }
+
+/** The error an app.register() with these options fails with; throws if it succeeds. */
+export async function registrationError (options: unknown): Promise<{ code?: string, message: string }> {
+  const app = Fastify()
+  try {
+    await app.register(jwtAuth, options as JwtAuthOptions)
+    await app.ready()
+  } catch (error) {
+    return error as { code?: string, message: string }
+  } finally {
+    await app.close()
+  }
+  throw new Error('registration succeeded')
+}

@@ -8,7 +8,7 @@ import { createVerifier } from 'fast-jwt'
 import jwtAuth, { MemoryStore } from '../lib/index.js'
 import type { JwtAuthOptions, KeyOptions } from '../lib/index.js'
 import { resolveKey } from '../lib/tokens/keys.js'
-import { bearer, decodePart, refresh, secret } from './helpers.js'
+import { bearer, decodePart, refresh, registrationError, secret } from './helpers.js'
 
 type Pair = { privateKey: KeyObject, publicKey: KeyObject }
 const rsa = (bits = 2048): Pair => generateKeyPairSync('rsa', { modulusLength: bits })
@@ -31,19 +31,6 @@ async function loginOn (app: Awaited<ReturnType<typeof issuer>>, body: Record<st
   const response = await app.inject({ method: 'POST', url: '/login', payload: body })
   if (response.statusCode !== 200) throw new Error(response.body)
   return response.json<{ access_token: string, refresh_token: string }>()
-}
-
-async function registrationError (options: Record<string, unknown>): Promise<{ code?: string, message: string }> {
-  const app = Fastify()
-  try {
-    await app.register(jwtAuth, options as unknown as JwtAuthOptions)
-    await app.ready()
-  } catch (error) {
-    return error as { code?: string, message: string }
-  } finally {
-    await app.close()
-  }
-  throw new Error('registration succeeded')
 }
 
 t.test('every algorithm signs and verifies through the plugin', async t => {

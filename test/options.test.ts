@@ -1,22 +1,8 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import jwtAuth, { MemoryStore } from '../lib/index.js'
-import type { JwtAuthOptions } from '../lib/index.js'
 import { parseDuration } from '../lib/duration.js'
-import { secret } from './helpers.js'
-
-async function registrationError (options: unknown): Promise<{ code?: string, message: string }> {
-  const app = Fastify()
-  try {
-    await app.register(jwtAuth, options as JwtAuthOptions)
-    await app.ready()
-  } catch (error) {
-    return error as { code?: string, message: string }
-  } finally {
-    await app.close()
-  }
-  throw new Error('registration succeeded')
-}
+import { registrationError, secret } from './helpers.js'
 
 t.test('registration refuses bad options with a coded error', async t => {
   const cases: Array<[string, unknown, string]> = [
