@@ -17,6 +17,7 @@ import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import createError from '@fastify/error'
 import Fastify from 'fastify'
+import rateLimit from '@fastify/rate-limit'
 import jwtAuth, { RedisStore } from 'fastify-jwt-auth'
 
 const UnknownUserError = createError('EXAMPLE_UNKNOWN_USER', 'Unknown user', 401)
@@ -67,6 +68,10 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
     app.log.info('using the Redis store from REDIS_URL') // the URL may hold a password: not logged
   }
 
+  // Registered before jwtAuth so that its token endpoints get their limit (20 a minute per
+  // client); global: false limits only the routes that ask, like /login below.
+  await app.register(rateLimit, { global: false })
+
   const reuseGrace = durationFromEnv(env.REUSE_GRACE)
   await app.register(jwtAuth, {
     secret,
@@ -77,7 +82,8 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
     // routes: the built-in /auth/refresh, /auth/logout, /auth/sessions, ... (default prefix /auth)
   })
 
-  app.post('/login', { schema: loginSchema }, async (request, reply) => {
+  // Guessing usernames (or, in a real app, passwords) is slowed to 20 tries a minute per client.
+  app.post('/login', { schema: loginSchema, config: { rateLimit: { max: 20, timeWindow: '1 minute' } } }, async (request, reply) => {
     const { username } = request.body
     const user = users.get(username)
     if (user === undefined) throw new UnknownUserError()

@@ -3,9 +3,12 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { storeUnavailable, withChallenge } from './challenge.js'
 import type { AuthContext } from './context.js'
-import { isCrossOriginUnsafe } from './cookies.js'
+import { matchesDigest } from './binding.js'
+import { isCrossOriginUnsafe, safeMethods } from './cookies.js'
 import {
   FST_JWT_AUTH_CROSS_ORIGIN,
+  FST_JWT_AUTH_CSRF,
+  FST_JWT_AUTH_FINGERPRINT_MISMATCH,
   FST_JWT_AUTH_INVALID_REQUEST,
   FST_JWT_AUTH_NO_TOKEN,
   FST_JWT_AUTH_TOKEN_REVOKED
@@ -45,7 +48,11 @@ export function extractAccessToken (request: FastifyRequest, context: AuthContex
 
 /** Verifies a token and checks it against the store. */
 export async function verifyAccessToken (token: string, context: AuthContext, log: FastifyBaseLogger): Promise<AccessTokenPayload> {
-  const payload = await context.access.verify(token)
+  return await checkRevocation(await context.access.verify(token), context, log)
+}
+
+/** The per-request store check: one call, or none for a verify-only service without a store. */
+async function checkRevocation (payload: AccessTokenPayload, context: AuthContext, log: FastifyBaseLogger): Promise<AccessTokenPayload> {
   const store = context.config.store
   if (store === null) return payload // verify-only without the issuer's store: signature and claims only
   let revoked: boolean
@@ -58,11 +65,28 @@ export async function verifyAccessToken (token: string, context: AuthContext, lo
   return payload
 }
 
+/** True when the request's access token came from the cookie rather than a Bearer header. */
+function sentByCookie (request: FastifyRequest, token: string): boolean {
+  const header = request.headers.authorization
+  return header === undefined || bearerPattern.exec(header)?.[1] !== token
+}
+
 export function createAuthenticate (context: AuthContext): AuthenticateHook {
-  const realm = context.config.realm
+  const { realm, fingerprint, cookies } = context.config
+  const csrfName = cookies?.csrfName ?? null
   return async function authenticate (request, reply) {
     try {
-      request.user = await verifyAccessToken(extractAccessToken(request, context), context, request.log)
+      const token = extractAccessToken(request, context)
+      const payload = await context.access.verify(token)
+      // Binding checks come before the store call: a token without its browser costs no round trip.
+      if (fingerprint !== null && !matchesDigest(request.cookies[fingerprint], payload.fgp)) {
+        throw new FST_JWT_AUTH_FINGERPRINT_MISMATCH()
+      }
+      if (csrfName !== null && !safeMethods.has(request.method) && sentByCookie(request, token) &&
+        !matchesDigest(request.headers['x-csrf-token'], payload.csrf)) {
+        throw new FST_JWT_AUTH_CSRF()
+      }
+      request.user = await checkRevocation(payload, context, request.log)
     } catch (error) {
       throw withChallenge(reply, realm, error)
     }

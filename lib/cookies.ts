@@ -3,7 +3,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CookieConfig } from './options.js'
 
-const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS'])
+export const safeMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 export function setTokenCookies (
   reply: FastifyReply,
@@ -32,10 +32,22 @@ export function setTokenCookies (
   })
 }
 
-export function clearTokenCookies (reply: FastifyReply, cookies: CookieConfig, refreshPath: string): void {
+/** The fingerprint cookie: HttpOnly, Strict, sent to every path (OWASP token sidejacking). */
+export function setFingerprintCookie (reply: FastifyReply, cookies: CookieConfig, name: string, value: string, maxAge: number): void {
+  reply.setCookie(name, value, { path: '/', httpOnly: true, secure: cookies.secure, sameSite: 'strict', domain: cookies.domain, maxAge })
+}
+
+/** The anti-CSRF cookie: readable by the page, which echoes it in the x-csrf-token header. */
+export function setCsrfCookie (reply: FastifyReply, cookies: CookieConfig, name: string, value: string, maxAge: number): void {
+  reply.setCookie(name, value, { path: '/', httpOnly: false, secure: cookies.secure, sameSite: cookies.accessSameSite, domain: cookies.domain, maxAge })
+}
+
+export function clearTokenCookies (reply: FastifyReply, cookies: CookieConfig, refreshPath: string, fingerprint: string | null): void {
   const common = { httpOnly: true, secure: cookies.secure, domain: cookies.domain }
   reply.clearCookie(cookies.accessName, { ...common, path: '/', sameSite: cookies.accessSameSite })
   reply.clearCookie(cookies.refreshName, { ...common, path: refreshPath, sameSite: cookies.refreshSameSite })
+  if (fingerprint !== null) reply.clearCookie(fingerprint, { ...common, path: '/', sameSite: 'strict' })
+  if (cookies.csrfName !== null) reply.clearCookie(cookies.csrfName, { ...common, httpOnly: false, path: '/', sameSite: cookies.accessSameSite })
 }
 
 /**

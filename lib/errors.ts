@@ -11,6 +11,10 @@ export const FST_JWT_AUTH_WEAK_SECRET = createError(
   'FST_JWT_AUTH_WEAK_SECRET',
   'The secret must be at least %s bytes long for %s (got %s bytes): generate one with crypto.randomBytes(64).toString("base64url")'
 )
+export const FST_JWT_AUTH_GUESSABLE_SECRET = createError(
+  'FST_JWT_AUTH_GUESSABLE_SECRET',
+  'The secret is guessable (%s): use random bytes, e.g. crypto.randomBytes(64).toString("base64url") or `npx fastify-jwt-auth keygen`'
+)
 export const FST_JWT_AUTH_INVALID_DURATION = createError(
   'FST_JWT_AUTH_INVALID_DURATION',
   'Option %s must be a positive duration: a number of seconds or a string such as "15m", "7d", "10s"'
@@ -42,6 +46,12 @@ export const FST_JWT_AUTH_INVALID_REQUEST = createError('FST_JWT_AUTH_INVALID_RE
 export const FST_JWT_AUTH_TOKEN_INVALID = createError('FST_JWT_AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
 export const FST_JWT_AUTH_TOKEN_EXPIRED = createError('FST_JWT_AUTH_TOKEN_EXPIRED', 'The access token has expired', 401)
 export const FST_JWT_AUTH_TOKEN_REVOKED = createError('FST_JWT_AUTH_TOKEN_REVOKED', 'The access token has been revoked', 401)
+export const FST_JWT_AUTH_FINGERPRINT_MISMATCH = createError(
+  'FST_JWT_AUTH_FINGERPRINT_MISMATCH',
+  'The access token is not bound to this browser',
+  401
+)
+export const FST_JWT_AUTH_CSRF = createError('FST_JWT_AUTH_CSRF', 'Missing or wrong anti-CSRF token', 403)
 export const FST_JWT_AUTH_INSUFFICIENT_SCOPE = createError('FST_JWT_AUTH_INSUFFICIENT_SCOPE', '%s', 403)
 export const FST_JWT_AUTH_CROSS_ORIGIN = createError(
   'FST_JWT_AUTH_CROSS_ORIGIN',
@@ -73,6 +83,7 @@ export const oauthErrors: Readonly<Record<string, string>> = {
   FST_JWT_AUTH_TOKEN_INVALID: 'invalid_token',
   FST_JWT_AUTH_TOKEN_EXPIRED: 'invalid_token',
   FST_JWT_AUTH_TOKEN_REVOKED: 'invalid_token',
+  FST_JWT_AUTH_FINGERPRINT_MISMATCH: 'invalid_token',
   FST_JWT_AUTH_INSUFFICIENT_SCOPE: 'insufficient_scope',
   FST_JWT_AUTH_INVALID_GRANT: 'invalid_grant',
   FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE: 'unsupported_grant_type'

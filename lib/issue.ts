@@ -2,7 +2,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { storeCall } from './challenge.js'
 import type { AuthContext } from './context.js'
-import { clearTokenCookies, setTokenCookies } from './cookies.js'
+import { mintBinding } from './binding.js'
+import { clearTokenCookies, setCsrfCookie, setFingerprintCookie, setTokenCookies } from './cookies.js'
 import { FST_JWT_AUTH_INVALID_CLAIMS, FST_JWT_AUTH_INVALID_GRANT } from './errors.js'
 import type { SessionRecord, Store } from './store/store.js'
 import {
@@ -14,10 +15,10 @@ import {
   parseRefreshToken,
   sealSuccessor
 } from './tokens/refresh.js'
-import type { IssueClaims, TokenResponse } from './types.js'
+import type { IssueClaims, RegisteredClaims, TokenResponse } from './types.js'
 
 // Set by the plugin from the signer's configuration; the app may not override them.
-const reservedClaims = ['iss', 'aud', 'iat', 'exp', 'nbf', 'jti', 'sid']
+const reservedClaims = ['iss', 'aud', 'iat', 'exp', 'nbf', 'jti', 'sid', 'fgp', 'csrf']
 const maxUserAgentLength = 256
 
 /** Where the refresh cookie is sent: only to the auth routes. */
@@ -49,14 +50,30 @@ function checkClaims (claims: IssueClaims): void {
 /** Signs an access token for the session and sends the RFC 6749 §5.1 response parts. */
 function respond (context: AuthContext, reply: FastifyReply, session: SessionRecord, refreshToken: string): TokenResponse {
   const { config, access } = context
+  const cookies = config.cookies
+  const refreshMaxAge = Math.max(0, Math.floor((session.expiresAt - Date.now()) / 1000))
+  let claims = session.claims as unknown as IssueClaims
+  // Each new access token gets new binding values: their digests in claims, the values in cookies.
+  if (cookies !== null && (config.fingerprint !== null || cookies.csrfName !== null)) {
+    claims = { ...claims }
+    if (config.fingerprint !== null) {
+      const fingerprint = mintBinding()
+      setFingerprintCookie(reply, cookies, config.fingerprint, fingerprint.value, refreshMaxAge)
+      ;(claims as RegisteredClaims).fgp = fingerprint.digest
+    }
+    if (cookies.csrfName !== null) {
+      const csrf = mintBinding()
+      setCsrfCookie(reply, cookies, cookies.csrfName, csrf.value, refreshMaxAge)
+      ;(claims as RegisteredClaims).csrf = csrf.digest
+    }
+  }
   // Issuing is only decorated when there is a signing key.
-  const accessToken = (access.sign as NonNullable<typeof access.sign>)(session.claims as unknown as IssueClaims, session.id)
+  const accessToken = (access.sign as NonNullable<typeof access.sign>)(claims, session.id)
   const expiresIn = Math.floor(config.accessTtl / 1000)
   // RFC 6749 §5.1: token responses must not be cached.
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-  if (config.cookies !== null) {
-    const refreshMaxAge = Math.max(0, Math.floor((session.expiresAt - Date.now()) / 1000))
-    setTokenCookies(reply, config.cookies, refreshCookiePath(context), accessToken, expiresIn, refreshToken, refreshMaxAge)
+  if (cookies !== null) {
+    setTokenCookies(reply, cookies, refreshCookiePath(context), accessToken, expiresIn, refreshToken, refreshMaxAge)
   }
   return { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn, refresh_token: refreshToken }
 }
@@ -126,7 +143,7 @@ export async function rotateRefreshToken (
   } else if (result.status === 'reused') {
     emit({ type: 'reuse-detected', ...event }, request.log)
   }
-  if (config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context))
+  if (config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
   throw new FST_JWT_AUTH_INVALID_GRANT(
     result.status === 'reused'
       ? 'The refresh token was already used: the session is revoked'

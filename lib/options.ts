@@ -16,7 +16,7 @@ import { hmacBytes, isHmac, resolveKey, resolveSecret } from './tokens/keys.js'
 import type { HmacAlgorithm, ResolvedKey } from './tokens/keys.js'
 import { storeMethods } from './store/store.js'
 import type { Store } from './store/store.js'
-import type { AuthEvent, JwtAuthOptions } from './types.js'
+import type { AuthEvent, JwtAuthOptions, RoutesOptions } from './types.js'
 
 export interface CookieConfig {
   secure: boolean
@@ -27,6 +27,8 @@ export interface CookieConfig {
   refreshName: string
   originCheck: boolean
   allowedOrigins: ReadonlySet<string>
+  /** Anti-CSRF token cookie name, or null when the mode is off. */
+  csrfName: string | null
 }
 
 export interface RoutesConfig {
@@ -38,6 +40,8 @@ export interface RoutesConfig {
   revoke: boolean
   /** Path of the JWKS route, or null for none. */
   jwks: string | null
+  /** @fastify/rate-limit route settings for the token endpoints, or null. */
+  rateLimit: { max: number, timeWindow: number | string } | null
 }
 
 export interface Config {
@@ -60,6 +64,8 @@ export interface Config {
   /** Null in verify-only mode without a store: no revocation check then. */
   store: Store | null
   cookies: CookieConfig | null
+  /** Name of the fingerprint cookie, or null when the defence is off. */
+  fingerprint: string | null
   routes: RoutesConfig | null
   onEvent: ((event: AuthEvent) => void) | null
 }
@@ -98,6 +104,7 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
   }
 
   const verifyOnly = signingKey === null
+  const cookies = normaliseCookies(options.cookies)
   const routes = normaliseRoutes(options.routes, keys.some(key => key.publicJwk !== undefined))
   return Object.freeze({
     keys,
@@ -114,7 +121,8 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     maxSessionsPerUser,
     // A verify-only service checks revocation only against the issuer's shared store.
     store: options.store === undefined ? (verifyOnly ? null : new MemoryStore()) : checkStore(options.store),
-    cookies: normaliseCookies(options.cookies),
+    cookies,
+    fingerprint: normaliseFingerprint(options.fingerprint, cookies),
     // Issuing routes need a signing key; a verify-only service keeps only the JWKS route.
     routes: routes === null || !verifyOnly ? routes : { ...routes, refresh: false, logout: false, logoutAll: false, sessions: false, revoke: false },
     onEvent: options.onEvent ?? null
@@ -218,8 +226,17 @@ function normaliseCookies (cookies: JwtAuthOptions['cookies']): CookieConfig | n
     accessName,
     refreshName,
     originCheck: options.originCheck ?? true,
-    allowedOrigins: new Set(allowedOrigins)
+    allowedOrigins: new Set(allowedOrigins),
+    csrfName: options.csrf === true ? 'csrf_token' : null
   })
+}
+
+function normaliseFingerprint (fingerprint: unknown, cookies: CookieConfig | null): string | null {
+  if (fingerprint === undefined || fingerprint === false) return null
+  if (fingerprint !== true) throw new FST_JWT_AUTH_INVALID_OPTION('fingerprint', 'must be a boolean')
+  if (cookies === null) throw new FST_JWT_AUTH_INVALID_OPTION('fingerprint', 'needs cookies: the fingerprint travels in one')
+  // The __Secure- prefix makes browsers refuse the cookie unless it is Secure and set over HTTPS.
+  return cookies.secure ? '__Secure-Fgp' : 'fgp'
 }
 
 function normaliseRoutes (routes: JwtAuthOptions['routes'], hasPublicKeys: boolean): RoutesConfig | null {
@@ -237,8 +254,18 @@ function normaliseRoutes (routes: JwtAuthOptions['routes'], hasPublicKeys: boole
     logoutAll: options.logoutAll ?? true,
     sessions: options.sessions ?? true,
     revoke: options.revoke ?? true,
-    jwks: normaliseJwksPath(options.jwks, hasPublicKeys)
+    jwks: normaliseJwksPath(options.jwks, hasPublicKeys),
+    rateLimit: normaliseRateLimit(options.rateLimit)
   })
+}
+
+function normaliseRateLimit (rateLimit: RoutesOptions['rateLimit']): RoutesConfig['rateLimit'] {
+  if (rateLimit === false) return null
+  const limit = rateLimit ?? { max: 20, timeWindow: 60_000 }
+  if (typeof limit !== 'object' || !Number.isSafeInteger(limit.max) || limit.max < 1) {
+    throw new FST_JWT_AUTH_INVALID_OPTION('routes.rateLimit', 'must be false or { max, timeWindow } with a positive integer max')
+  }
+  return { max: limit.max, timeWindow: limit.timeWindow }
 }
 
 function normaliseJwksPath (path: string | false | undefined, hasPublicKeys: boolean): string | null {

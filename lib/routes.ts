@@ -5,9 +5,11 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, F
 import { extractAccessToken, verifyAccessToken } from './authenticate.js'
 import { storeCall, withChallenge } from './challenge.js'
 import type { AuthContext } from './context.js'
+import { sameValue } from './binding.js'
 import { clearTokenCookies, isCrossOriginUnsafe } from './cookies.js'
 import {
   FST_JWT_AUTH_CROSS_ORIGIN,
+  FST_JWT_AUTH_CSRF,
   FST_JWT_AUTH_INVALID_REQUEST,
   FST_JWT_AUTH_SESSION_NOT_FOUND,
   FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE,
@@ -15,6 +17,7 @@ import {
 } from './errors.js'
 import { refreshCookiePath, rotateRefreshToken } from './issue.js'
 import { digestRefreshToken, parseRefreshToken } from './tokens/refresh.js'
+import type { CookieConfig } from './options.js'
 import type { Store } from './store/store.js'
 import type { AccessTokenPayload, AuthenticateHook, JwtAuthApi } from './types.js'
 
@@ -50,6 +53,8 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
   const routes = config.routes!
   const store = config.store as Store // the session routes exist only when issuing, which always has a store
   const cookiePath = refreshCookiePath(context)
+  // Read by @fastify/rate-limit when the app registered it; inert otherwise.
+  const limited = routes.rateLimit === null ? {} : { config: { rateLimit: routes.rateLimit } }
 
   /** The refresh token of a request: from the body, else from the refresh cookie. */
   function presentedRefreshToken (request: FastifyRequest<{ Body: RefreshBody }>): string | undefined {
@@ -63,7 +68,12 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
       return fromBody
     }
     if (fromCookie === undefined) return undefined
-    if (isCrossOriginUnsafe(request, cookies!)) throw new FST_JWT_AUTH_CROSS_ORIGIN(request.method)
+    const cookieConfig = cookies as CookieConfig
+    if (isCrossOriginUnsafe(request, cookieConfig)) throw new FST_JWT_AUTH_CROSS_ORIGIN(request.method)
+    // Anti-CSRF mode: a refresh cookie counts only with the csrf cookie echoed in the header.
+    if (cookieConfig.csrfName !== null && !sameValue(request.headers['x-csrf-token'], request.cookies[cookieConfig.csrfName])) {
+      throw new FST_JWT_AUTH_CSRF()
+    }
     return fromCookie
   }
 
@@ -78,7 +88,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
   }
 
   function clearCookies (reply: FastifyReply): void {
-    if (cookies !== null) clearTokenCookies(reply, cookies, cookiePath)
+    if (cookies !== null) clearTokenCookies(reply, cookies, cookiePath, config.fingerprint)
   }
 
   async function tokenEndpoints (instance: FastifyInstance): Promise<void> {
@@ -107,7 +117,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
     })
 
     if (routes.refresh) {
-      instance.post<{ Body: RefreshBody }>('/refresh', { schema: { body: refreshBody } }, async (request, reply) => {
+      instance.post<{ Body: RefreshBody }>('/refresh', { schema: { body: refreshBody }, ...limited }, async (request, reply) => {
         const grantType = request.body.grant_type
         if (grantType !== undefined && grantType !== 'refresh_token') throw new FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE()
         const token = presentedRefreshToken(request)
@@ -118,7 +128,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
 
     if (routes.revoke) {
       // RFC 7009: 200 whether or not the token was known or still valid.
-      instance.post<{ Body: RevokeBody }>('/revoke', { schema: { body: revokeBody } }, async (request, reply) => {
+      instance.post<{ Body: RevokeBody }>('/revoke', { schema: { body: revokeBody }, ...limited }, async (request, reply) => {
         const { token } = request.body
         const refresh = parseRefreshToken(token)
         if (refresh !== null) {
@@ -141,7 +151,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
       // Ends every session whose credential the request carries: the refresh token's (which
       // still works after the access token expired) and the access token's. Idempotent: an
       // unknown refresh token still clears the cookies.
-      instance.post<{ Body: RefreshBody }>('/logout', { schema: { body: refreshBody } }, async (request, reply) => {
+      instance.post<{ Body: RefreshBody }>('/logout', { schema: { body: refreshBody }, ...limited }, async (request, reply) => {
         let refreshToken: string | undefined
         try {
           refreshToken = presentedRefreshToken(request)

@@ -29,6 +29,10 @@ export interface RegisteredClaims {
   jti: string
   /** Session id: the refresh-token family this access token belongs to. */
   sid: string
+  /** With `fingerprint: true`: SHA-256 of the fingerprint cookie. */
+  fgp?: string
+  /** With `cookies.csrf: true`: SHA-256 of the anti-CSRF token. */
+  csrf?: string
 }
 
 /** A verified access token's payload: `request.user`. */
@@ -57,6 +61,11 @@ export interface CookieOptions {
   originCheck?: boolean
   /** Origins (e.g. 'https://app.example.com') allowed besides the server's own. */
   allowedOrigins?: string[]
+  /**
+   * Anti-CSRF token mode, for apps that must use SameSite=None: a readable `csrf_token` cookie
+   * that cookie-authenticated unsafe requests echo in an `x-csrf-token` header. Default false.
+   */
+  csrf?: boolean
 }
 
 export interface RoutesOptions {
@@ -69,6 +78,11 @@ export interface RoutesOptions {
   revoke?: boolean
   /** Path of the JWKS route, served when there are asymmetric keys. Default '/.well-known/jwks.json'; false for none. */
   jwks?: string | false
+  /**
+   * Limit for /refresh, /revoke and /logout, applied by @fastify/rate-limit when the app has
+   * registered it (before this plugin). Default { max: 20, timeWindow: 60000 } per client; false for none.
+   */
+  rateLimit?: false | { max: number, timeWindow: number | string }
 }
 
 export type AuthEventType = 'issued' | 'refreshed' | 'reuse-detected' | 'token-revoked' | 'session-revoked' | 'user-revoked'
@@ -155,6 +169,11 @@ export interface CommonOptions {
   cookies?: boolean | CookieOptions
   /** Built-in routes; false disables them all. */
   routes?: false | RoutesOptions
+  /**
+   * Token sidejacking defence (OWASP): a random value in a hardened HttpOnly cookie, its SHA-256
+   * in the access token; app.authenticate requires both to match. For browser apps. Default false.
+   */
+  fingerprint?: boolean
   /** realm of WWW-Authenticate challenges. Default: the issuer. */
   realm?: string
   /** Called for each security event; exceptions are logged and swallowed. */

@@ -9,7 +9,7 @@ const root = new URL('..', `file://${__filename}`).pathname
 
 const flow = (load: string) => `${load}
 const app = Fastify()
-await app.register(jwtAuth, { secret: 'built-package-secret-built-package-secret', store: new MemoryStore() })
+await app.register(jwtAuth, { secret: 'Qm7xT2vL9pK4wR8nZ3cY6bH1jF5dS0gA', store: new MemoryStore() })
 app.post('/login', async (request, reply) => reply.issueTokens({ sub: 'alice', roles: ['user'] }))
 app.get('/me', { preHandler: [app.authenticate, app.requireRoles('user')] }, async request => request.user)
 const { access_token } = (await app.inject({ method: 'POST', url: '/login' })).json()

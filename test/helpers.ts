@@ -1,11 +1,17 @@
 // Shared test set-up: an app with the plugin, and small HTTP helpers over inject.
+import { randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createSigner } from 'fast-jwt'
 import jwtAuth from '../lib/index.js'
 import type { JwtAuthOptions, Store, TokenResponse } from '../lib/index.js'
 
-export const secret = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOP'
+export const secret = 'kV3q9ZtR7wXbN2mLpJ8sYdF4hC6gT1uAeQ0oI5rKzUvWxE7yBnM3jH9cD2fG6aS8'
+
+/** A fresh random HMAC secret of `bytes` bytes. */
+export function randomSecret (bytes = 32): Buffer {
+  return randomBytes(bytes)
+}
 
 export async function buildApp (options: Partial<JwtAuthOptions> = {}, fastifyOptions = {}): Promise<FastifyInstance> {
   const app = Fastify(fastifyOptions)

@@ -125,6 +125,21 @@ t.test('while the keys cannot be fetched, unknown kids fail closed with 503; the
   t.equal((await app.inject({ url: '/me', headers: bearer(token) })).statusCode, 200, 'recovers by itself')
 })
 
+t.test('a resource service started before its issuer recovers within a second, not a whole cooldown', async t => {
+  const { state, url } = await jwksServer(t)
+  state.status = 503 // the issuer is still starting
+  const app = await resource(t, { url }) // default cooldown: 30 s
+  const signWithK1 = await issuer(t, 'k1', 'ES256', k1.privateKey)
+  const token = await signWithK1()
+  t.equal((await app.inject({ url: '/me', headers: bearer(token) })).statusCode, 503)
+  state.status = 200
+  await sleep(1100)
+  t.equal((await app.inject({ url: '/me', headers: bearer(token) })).statusCode, 200, 'a failed fetch does not start the cooldown')
+  const requests = state.requests
+  await app.inject({ url: '/me', headers: bearer(token.slice(0, 10) + token.slice(10)) })
+  t.equal(state.requests, requests, 'known kids need no fetch')
+})
+
 t.test('keys that do not fit are skipped: private, encryption, no alg on RSA, mismatched alg', async t => {
   const { state, url } = await jwksServer(t)
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })

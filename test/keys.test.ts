@@ -8,7 +8,7 @@ import { createVerifier } from 'fast-jwt'
 import jwtAuth, { MemoryStore } from '../lib/index.js'
 import type { JwtAuthOptions, KeyOptions } from '../lib/index.js'
 import { resolveKey } from '../lib/tokens/keys.js'
-import { bearer, decodePart, refresh, registrationError, secret } from './helpers.js'
+import { bearer, decodePart, randomSecret, refresh, registrationError, secret } from './helpers.js'
 
 type Pair = { privateKey: KeyObject, publicKey: KeyObject }
 const rsa = (bits = 2048): Pair => generateKeyPairSync('rsa', { modulusLength: bits })
@@ -39,7 +39,7 @@ t.test('every algorithm signs and verifies through the plugin', async t => {
     ['PS256', rsaKey.privateKey], ['PS384', rsaKey.privateKey], ['PS512', rsaKey.privateKey],
     ['ES256', p256.privateKey], ['ES384', ec('secp384r1').privateKey], ['ES512', ec('secp521r1').privateKey],
     ['EdDSA', ed25519().privateKey], ['EdDSA', generateKeyPairSync('ed448').privateKey],
-    ['HS256', 'h'.repeat(32)], ['HS384', 'h'.repeat(48)], ['HS512', 'h'.repeat(64)]
+    ['HS256', randomSecret(32)], ['HS384', randomSecret(48)], ['HS512', randomSecret(64)]
   ]
   for (const [alg, key] of cases) {
     const app = await issuer({ keys: [{ kid: `k-${alg}`, alg, key }] })
@@ -77,10 +77,10 @@ t.test('keys are accepted as PEM text, KeyObject and JWK', async t => {
     t.equal((await verifier.inject({ url: '/me', headers: bearer(token) })).statusCode, 200, `verify-only with a ${name}`)
     await verifier.close()
   }
-  const hmac = await issuer({ keys: [{ kid: 'h', alg: 'HS256', key: createSecretKey(Buffer.alloc(32, 9)) }] })
+  const hmac = await issuer({ keys: [{ kid: 'h', alg: 'HS256', key: createSecretKey(randomSecret(32)) }] })
   t.equal((await hmac.inject({ url: '/me', headers: bearer((await loginOn(hmac)).access_token) })).statusCode, 200, 'secret KeyObject')
   await hmac.close()
-  const oct = await issuer({ keys: [{ kid: 'h', alg: 'HS256', key: { kty: 'oct', k: Buffer.alloc(32, 7).toString('base64url') } }] })
+  const oct = await issuer({ keys: [{ kid: 'h', alg: 'HS256', key: { kty: 'oct', k: randomSecret(32).toString('base64url') } }] })
   t.equal((await oct.inject({ url: '/me', headers: bearer((await loginOn(oct)).access_token) })).statusCode, 200, 'oct JWK')
   await oct.close()
 })
@@ -110,7 +110,7 @@ t.test('bad keys are refused at registration with a clear error', async t => {
     ['unknown alg', { keys: [{ kid: 'a', alg: 'none' as never, key: rsaKey.privateKey }] }, 'FST_JWT_AUTH_INVALID_KEY', /unknown alg/],
     ['no kid', { keys: [{ kid: '', alg: 'RS256', key: rsaKey.privateKey }] }, 'FST_JWT_AUTH_INVALID_KEY'],
     ['duplicate kids', { keys: [{ kid: 'a', alg: 'RS256', key: rsaKey.privateKey }, { kid: 'a', alg: 'ES256', key: p256.privateKey }] }, 'FST_JWT_AUTH_INVALID_KEY', /same kid/],
-    ['HMAC and asymmetric without intent', { keys: [{ kid: 'a', alg: 'RS256', key: rsaKey.privateKey }, { kid: 'h', alg: 'HS256', key: 'h'.repeat(32) }] }, 'FST_JWT_AUTH_INVALID_KEY', /mixedKeyTypes/],
+    ['HMAC and asymmetric without intent', { keys: [{ kid: 'a', alg: 'RS256', key: rsaKey.privateKey }, { kid: 'h', alg: 'HS256', key: randomSecret(32) }] }, 'FST_JWT_AUTH_INVALID_KEY', /mixedKeyTypes/],
     ['secret and keys together', { secret, keys: [{ kid: 'a', alg: 'RS256', key: rsaKey.privateKey }] }, 'FST_JWT_AUTH_INVALID_OPTION'],
     ['keys and algorithm together', { algorithm: 'HS256', keys: [{ kid: 'a', alg: 'RS256', key: rsaKey.privateKey }] }, 'FST_JWT_AUTH_INVALID_OPTION'],
     ['empty keys', { keys: [] }, 'FST_JWT_AUTH_INVALID_OPTION'],
@@ -124,7 +124,7 @@ t.test('bad keys are refused at registration with a clear error', async t => {
     t.equal(error.code, code, name)
     if (message !== undefined) t.match(error.message, message, `${name}: says why`)
   }
-  const mixed = await issuer({ mixedKeyTypes: true, keys: [{ kid: 'a', alg: 'RS256', key: rsaKey.privateKey }, { kid: 'h', alg: 'HS256', key: 'h'.repeat(32) }] })
+  const mixed = await issuer({ mixedKeyTypes: true, keys: [{ kid: 'a', alg: 'RS256', key: rsaKey.privateKey }, { kid: 'h', alg: 'HS256', key: randomSecret(32) }] })
   t.equal((await mixed.inject({ url: '/me', headers: bearer((await loginOn(mixed)).access_token) })).statusCode, 200, 'mixed with explicit intent')
   await mixed.close()
 })
@@ -135,7 +135,7 @@ t.test('the JWKS route serves only the public parts, with Cache-Control', async 
     keys: [
       { kid: 'rsa', alg: 'RS256', key: rsaKey.privateKey },
       { kid: 'ec', alg: 'ES256', key: p256.publicKey },
-      { kid: 'hmac', alg: 'HS256', key: 'h'.repeat(32) }
+      { kid: 'hmac', alg: 'HS256', key: randomSecret(32) }
     ]
   })
   t.teardown(() => app.close())

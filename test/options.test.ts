@@ -2,7 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import jwtAuth, { MemoryStore } from '../lib/index.js'
 import { parseDuration } from '../lib/duration.js'
-import { registrationError, secret } from './helpers.js'
+import { randomSecret, registrationError, secret } from './helpers.js'
 
 t.test('registration refuses bad options with a coded error', async t => {
   const cases: Array<[string, unknown, string]> = [
@@ -44,6 +44,35 @@ t.test('registration refuses bad options with a coded error', async t => {
   }
 })
 
+t.test('guessable secrets are refused, however long, with how to make a good one', async t => {
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['a repeated character', 'x'.repeat(64), /distinct/],
+    ['a repeated short pattern', 'abcabcabcabcabcabcabcabcabcabcabcabc', /distinct/],
+    ['a Buffer of one byte value', Buffer.alloc(64, 7), /distinct/],
+    ['dictionary words', 'my-super-secret-jwt-key-for-production!', /common words/],
+    ['the jwt.io default', 'your-256-bit-secret-your-256-bit-secret', /common words/],
+    ['password and digits', 'Password1234567890Password1234567890', /common words/],
+    ['a guessable HS256 key in keys', undefined, /key "h"/]
+  ]
+  for (const [name, weak, reason] of cases) {
+    const options = weak === undefined
+      ? { keys: [{ kid: 'h', alg: 'HS256', key: 'changeme-changeme-changeme-changeme' }] }
+      : { secret: weak }
+    const error = await registrationError(options)
+    t.equal(error.code, 'FST_JWT_AUTH_GUESSABLE_SECRET', name)
+    t.match(error.message, reason, `${name}: says why`)
+    t.match(error.message, /randomBytes|keygen/, `${name}: says how to make one`)
+    if (typeof weak === 'string') t.notMatch(error.message, weak, `${name}: without echoing it`)
+  }
+  for (const good of [randomSecret(32), randomSecret(32).toString('hex'), randomSecret(32).toString('base64url'), secret]) {
+    const app = Fastify()
+    await app.register(jwtAuth, { secret: good })
+    await app.ready()
+    t.pass('random secrets (raw, hex, base64url) are accepted')
+    await app.close()
+  }
+})
+
 t.test('registration errors never echo the secret', async t => {
   const weak = 'hunter2-is-my-password'
   const error = await registrationError({ secret: weak })
@@ -67,7 +96,7 @@ t.test('durations accept ms-style strings and seconds', async t => {
 t.test('valid options register, with or without cookies and routes', async t => {
   for (const options of [
     { secret },
-    { secret: Buffer.alloc(32, 1), cookies: false, routes: false as const },
+    { secret: randomSecret(32), cookies: false, routes: false as const },
     { secret, algorithm: 'HS512' as const, issuer: 'https://api.example.com', audience: 'api', routes: { prefix: '' } },
     { secret, cookies: { sameSite: 'none' as const, domain: 'example.com', allowedOrigins: ['https://app.example.com'] } },
     { secret, refreshToken: { expiresIn: '1d' as const }, store: new MemoryStore() },

@@ -2,7 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import jwtAuth from '../lib/index.js'
 import type { AuthEvent } from '../lib/index.js'
-import { bearer, buildApp, decodePart, login, refresh } from './helpers.js'
+import { bearer, buildApp, decodePart, login, refresh, secret } from './helpers.js'
 
 t.test('POST /auth/logout with the access token ends this session only and clears cookies', async t => {
   const events: AuthEvent[] = []
@@ -204,7 +204,7 @@ t.test('an app that already parses forms keeps its parser', async t => {
   other.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, { token: 'from-app-parser', raw: body })
   })
-  await other.register(jwtAuth, { secret: 'x'.repeat(32) })
+  await other.register(jwtAuth, { secret })
   t.teardown(() => other.close())
   const response = await other.inject({ method: 'POST', url: '/auth/revoke', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'a=b' })
   t.equal(response.statusCode, 200, "the app's parser answered (it always yields a token)")

@@ -183,7 +183,15 @@ export class RedisStore implements Store {
     this.#prefix = prefix
     this.#timeout = timeout
     this.#ownsClient = options.client === undefined
-    this.client = options.client ?? new Redis(options.url as string, { ...ownedClientOptions, ...options.redisOptions })
+    if (options.client === undefined) {
+      const client = new Redis(options.url as string, { ...ownedClientOptions, ...options.redisOptions })
+      // Connection errors reach the plugin through failed commands (503, logged there); without
+      // a listener ioredis would also print each one to the console.
+      client.on('error', () => {})
+      this.client = client
+    } else {
+      this.client = options.client
+    }
     this.client.defineCommand('fastifyJwtAuthCreateSession', { numberOfKeys: 2, lua: createSessionLua })
     this.client.defineCommand('fastifyJwtAuthRotate', { numberOfKeys: 2, lua: rotateLua })
     this.client.defineCommand('fastifyJwtAuthIsRevoked', { numberOfKeys: 2, lua: isRevokedLua, readOnly: true })

@@ -21,12 +21,15 @@ function inferAlgorithm (jwk: JsonWebKey): AsymmetricAlgorithm | undefined {
   return undefined // RSA keys serve RS* and PS*: a JWK without alg is ambiguous
 }
 
+const failedFetchRetry = 1000
+
 export class RemoteKeySet {
   readonly #config: RemoteJwksConfig
   readonly #log: FastifyBaseLogger
   readonly #onKeys: (keys: ResolvedKey[]) => void
   #fetchedAt = 0
-  #lastAttempt = Number.NEGATIVE_INFINITY
+  /** No fetch for an unknown kid before this time (ms). */
+  #quietUntil = 0
   #failing = false
   #pending: Promise<void> | null = null
 
@@ -58,8 +61,7 @@ export class RemoteKeySet {
 
   async #refresh (force: boolean): Promise<void> {
     if (this.#pending !== null) return await this.#pending
-    if (!force && Date.now() - this.#lastAttempt < this.#config.cooldown) return
-    this.#lastAttempt = Date.now()
+    if (!force && Date.now() < this.#quietUntil) return
     this.#pending = this.#fetch().finally(() => { this.#pending = null })
     return await this.#pending
   }
@@ -84,8 +86,12 @@ export class RemoteKeySet {
       this.#onKeys(keys)
       this.#fetchedAt = Date.now()
       this.#failing = false
+      this.#quietUntil = this.#fetchedAt + this.#config.cooldown
     } catch (error) {
       this.#failing = true
+      // While the issuer is unreachable, try again soon (not after a whole cooldown): it may
+      // just be starting. Still at most one fetch per second.
+      this.#quietUntil = Date.now() + Math.min(this.#config.cooldown, failedFetchRetry)
       this.#log.error({ jwksUrl: this.#config.url, error: (error as Error).message }, 'fastify-jwt-auth could not fetch the JWKS')
     }
   }

@@ -3,7 +3,7 @@
 // plus the public JWK that the JWKS route serves.
 import { createPrivateKey, createPublicKey, KeyObject } from 'node:crypto'
 import type { JsonWebKey } from 'node:crypto'
-import { FST_JWT_AUTH_INVALID_KEY } from '../errors.js'
+import { FST_JWT_AUTH_GUESSABLE_SECRET, FST_JWT_AUTH_INVALID_KEY } from '../errors.js'
 
 export const hmacAlgorithms = ['HS256', 'HS384', 'HS512'] as const
 export const asymmetricAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
@@ -60,6 +60,32 @@ export function looksLikeAsymmetricKeyText (secret: string | Buffer): boolean {
   }
 }
 
+// Words that make up the secrets people type by hand; a secret that is little more than these
+// falls to a dictionary attack however long it is (an HS256 token can be brute-forced offline).
+const commonWords = [
+  'secret', 'password', 'passwd', 'changeme', 'change', 'default', 'example', 'sample', 'token',
+  'access', 'refresh', 'jwt', 'key', 'private', 'public', 'super', 'my', 'your', 'our', 'the',
+  'test', 'testing', 'dev', 'development', 'prod', 'production', 'staging', 'local', 'admin',
+  'root', 'user', 'app', 'api', 'auth', 'login', 'session', 'fastify', 'node', 'server',
+  'qwerty', 'letmein', 'welcome', 'hello', 'world', 'please', 'string', 'random', 'very', 'long',
+  'strong', 'bit', 'bits', 'here', 'put', 'replace', 'this', 'with', 'for', 'and', 'not',
+  '123456789', '12345678', '1234567', '123456', '12345', '1234', '123', '256', '512', '384'
+].sort((a, b) => b.length - a.length)
+const commonWordPattern = new RegExp(commonWords.join('|'), 'gi')
+const minDistinctBytes = 10
+const minLeftover = 16
+
+/** Why a secret is guessable, or null when it is not. */
+export function guessableSecretReason (secret: string | Buffer): string | null {
+  const bytes = typeof secret === 'string' ? Buffer.from(secret) : secret
+  if (new Set(bytes).size < minDistinctBytes) return `fewer than ${minDistinctBytes} distinct bytes`
+  if (typeof secret === 'string') {
+    const leftover = secret.replace(commonWordPattern, '').replace(/[^A-Za-z0-9]/g, '')
+    if (leftover.length < minLeftover) return 'made of common words'
+  }
+  return null
+}
+
 /** Checks an HMAC secret for its algorithm and returns it. */
 export function checkHmacSecret (secret: unknown, alg: HmacAlgorithm, kid?: string): string | Buffer {
   let bytes: string | Buffer
@@ -79,6 +105,8 @@ export function checkHmacSecret (secret: unknown, alg: HmacAlgorithm, kid?: stri
   if (length < hmacBytes[alg]) {
     throw invalid(kid, `an ${alg} secret needs at least ${hmacBytes[alg]} bytes (got ${length}); generate one with crypto.randomBytes(${hmacBytes[alg]}).toString("base64url")`)
   }
+  const guessable = guessableSecretReason(bytes)
+  if (guessable !== null) throw new FST_JWT_AUTH_GUESSABLE_SECRET(kid === undefined ? guessable : `key "${kid}": ${guessable}`)
   return bytes
 }
 
