@@ -71,22 +71,32 @@ function sentByCookie (request: FastifyRequest, token: string): boolean {
   return header === undefined || bearerPattern.exec(header)?.[1] !== token
 }
 
-export function createAuthenticate (context: AuthContext): AuthenticateHook {
-  const { realm, fingerprint, cookies } = context.config
+export type RequestVerifier = (request: FastifyRequest) => Promise<AccessTokenPayload>
+
+/** Everything app.authenticate checks, without touching the reply. */
+export function createRequestVerifier (context: AuthContext): RequestVerifier {
+  const { fingerprint, cookies } = context.config
   const csrfName = cookies?.csrfName ?? null
+  return async function verifyRequest (request) {
+    const token = extractAccessToken(request, context)
+    const payload = await context.access.verify(token)
+    // Binding checks come before the store call: a token without its browser costs no round trip.
+    if (fingerprint !== null && !matchesDigest(request.cookies[fingerprint], payload.fgp)) {
+      throw new FST_JWT_AUTH_FINGERPRINT_MISMATCH()
+    }
+    if (csrfName !== null && !safeMethods.has(request.method) && sentByCookie(request, token) &&
+      !matchesDigest(request.headers['x-csrf-token'], payload.csrf)) {
+      throw new FST_JWT_AUTH_CSRF()
+    }
+    return await checkRevocation(payload, context, request.log)
+  }
+}
+
+export function createAuthenticate (context: AuthContext, verifyRequest: RequestVerifier): AuthenticateHook {
+  const realm = context.config.realm
   return async function authenticate (request, reply) {
     try {
-      const token = extractAccessToken(request, context)
-      const payload = await context.access.verify(token)
-      // Binding checks come before the store call: a token without its browser costs no round trip.
-      if (fingerprint !== null && !matchesDigest(request.cookies[fingerprint], payload.fgp)) {
-        throw new FST_JWT_AUTH_FINGERPRINT_MISMATCH()
-      }
-      if (csrfName !== null && !safeMethods.has(request.method) && sentByCookie(request, token) &&
-        !matchesDigest(request.headers['x-csrf-token'], payload.csrf)) {
-        throw new FST_JWT_AUTH_CSRF()
-      }
-      request.user = await checkRevocation(payload, context, request.log)
+      request.user = await verifyRequest(request)
     } catch (error) {
       throw withChallenge(reply, realm, error)
     }

@@ -120,7 +120,10 @@ export async function rotateRefreshToken (
 ): Promise<TokenResponse> {
   const { config, emit } = context
   const parsed = parseRefreshToken(refreshToken)
-  if (parsed === null) throw new FST_JWT_AUTH_INVALID_GRANT('The refresh token is invalid')
+  if (parsed === null) {
+    if (config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
+    throw new FST_JWT_AUTH_INVALID_GRANT('The refresh token is invalid')
+  }
   const successor = mintRefreshToken(parsed.sessionId)
   const result = await storeCall(request.log, 'rotateRefreshToken', () => (config.store as Store).rotateRefreshToken({
     sub: parsed.sub,

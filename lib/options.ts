@@ -147,8 +147,10 @@ function normaliseKeys (options: JwtAuthOptions): Pick<Config, 'keys' | 'signing
   }
   if (options.jwks !== undefined) {
     const jwks = options.jwks
-    if (jwks === null || typeof jwks !== 'object' || typeof jwks.url !== 'string' || !/^https?:\/\//.test(jwks.url)) {
-      throw new FST_JWT_AUTH_INVALID_OPTION('jwks.url', 'must be an http(s) URL')
+    // Over plain HTTP anyone on the path could swap the keys: https, except on this machine.
+    if (jwks === null || typeof jwks !== 'object' || typeof jwks.url !== 'string' ||
+      !/^(https:\/\/|http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?\/)/.test(jwks.url)) {
+      throw new FST_JWT_AUTH_INVALID_OPTION('jwks.url', 'must be an https URL (http only for localhost)')
     }
     return {
       keys: [],
@@ -196,6 +198,9 @@ function normaliseCookies (cookies: JwtAuthOptions['cookies']): CookieConfig | n
   if (cookies === false) return null
   const options = cookies === undefined || cookies === true ? {} : cookies
   if (typeof options !== 'object' || options === null) throw new FST_JWT_AUTH_INVALID_OPTION('cookies', 'must be a boolean or an object')
+  for (const flag of ['secure', 'originCheck', 'csrf'] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw new FST_JWT_AUTH_INVALID_OPTION(`cookies.${flag}`, 'must be a boolean')
+  }
   const secure = options.secure ?? true
   const sameSite = options.sameSite ?? 'lax'
   if (!['lax', 'strict', 'none'].includes(sameSite)) {

@@ -4,7 +4,7 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyJWTOptions } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { createApi } from './api.js'
-import { createAuthenticate } from './authenticate.js'
+import { createAuthenticate, createRequestVerifier } from './authenticate.js'
 import { retryAfterOnOutage } from './challenge.js'
 import { createEmitter } from './context.js'
 import type { AuthContext } from './context.js'
@@ -49,7 +49,8 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
   const access = createAccessTokens(config, fastify.log)
   await access.load()
   const context: AuthContext = { config, access, emit: createEmitter(config) }
-  const authenticate = createAuthenticate(context)
+  const verifyRequest = createRequestVerifier(context)
+  const authenticate = createAuthenticate(context, verifyRequest)
   const api = createApi(context, fastify.log)
 
   fastify.decorate('authenticate', authenticate)
@@ -65,7 +66,7 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
   fastify.addHook('onError', retryAfterOnOutage)
 
   if (config.routes !== null) {
-    await fastify.register(createRoutes(context, api, authenticate), { prefix: config.routes.prefix })
+    await fastify.register(createRoutes(context, api, authenticate, verifyRequest), { prefix: config.routes.prefix })
     const jwksPath = config.routes.jwks
     if (jwksPath !== null) {
       const body = JSON.stringify({ keys: access.publicJwks })

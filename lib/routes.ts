@@ -2,7 +2,7 @@
 // Token endpoints (/refresh, /revoke) answer errors in the RFC 6749 §5.2 shape; the others use
 // Fastify's usual error body plus the RFC 6750 challenge.
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { extractAccessToken, verifyAccessToken } from './authenticate.js'
+import type { RequestVerifier } from './authenticate.js'
 import { storeCall, withChallenge } from './challenge.js'
 import type { AuthContext } from './context.js'
 import { sameValue } from './binding.js'
@@ -47,7 +47,7 @@ async function emptyBodyAsObject (request: FastifyRequest): Promise<void> {
 interface RefreshBody { refresh_token?: string, grant_type?: string }
 interface RevokeBody { token: string, token_type_hint?: string }
 
-export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticate: AuthenticateHook): FastifyPluginAsync {
+export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticate: AuthenticateHook, verifyRequest: RequestVerifier): FastifyPluginAsync {
   const { config } = context
   const cookies = config.cookies
   const routes = config.routes!
@@ -77,10 +77,10 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
     return fromCookie
   }
 
-  /** The verified access token of a request, or null when it has none or a bad one. */
+  /** The verified access token of a request (bindings included), or null when it has none or a bad one. */
   async function optionalAccessToken (request: FastifyRequest): Promise<AccessTokenPayload | null> {
     try {
-      return await verifyAccessToken(extractAccessToken(request, context), context, request.log)
+      return await verifyRequest(request)
     } catch (error) {
       if ((error as { code?: string }).code === 'FST_JWT_AUTH_STORE_UNAVAILABLE') throw error
       return null

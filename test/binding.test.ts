@@ -46,6 +46,15 @@ t.test('fingerprint: each refresh binds anew; logout clears it; plain name over 
   t.ok(out.cookies.some(c => c.name === 'fgp' && c.value === ''), 'cleared')
 })
 
+t.test('fingerprint: a stolen access token alone cannot log the victim out either', async t => {
+  const app = await buildApp({ fingerprint: true })
+  t.teardown(() => app.close())
+  const victim = await login(app)
+  const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(victim.access_token), payload: { refresh_token: 'junk' } })
+  t.equal(logout.statusCode, 204, 'the browser side is cleared')
+  t.equal((await app.inject({ url: '/me', headers: bearer(victim.access_token), cookies: { fgp: victim.cookies.fgp as string } })).statusCode, 200, 'the session lives on')
+})
+
 t.test('fingerprint needs cookies and a boolean', async t => {
   t.equal((await registrationError({ secret, fingerprint: true, cookies: false })).code, 'FST_JWT_AUTH_INVALID_OPTION')
   t.equal((await registrationError({ secret, fingerprint: 'yes' })).code, 'FST_JWT_AUTH_INVALID_OPTION')

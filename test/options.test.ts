@@ -36,7 +36,11 @@ t.test('registration refuses bad options with a coded error', async t => {
     ['invalid cookie name', { secret, cookies: { accessName: 'a b' } }, 'FST_JWT_AUTH_INVALID_OPTION'],
     ['same name for both cookies', { secret, cookies: { accessName: 'tok', refreshName: 'tok' } }, 'FST_JWT_AUTH_INVALID_OPTION'],
     ['allowedOrigins not an array', { secret, cookies: { allowedOrigins: 'https://a.example' } }, 'FST_JWT_AUTH_INVALID_OPTION'],
-    ['empty cookie domain', { secret, cookies: { domain: '' } }, 'FST_JWT_AUTH_INVALID_OPTION']
+    ['empty cookie domain', { secret, cookies: { domain: '' } }, 'FST_JWT_AUTH_INVALID_OPTION'],
+    ['originCheck not a boolean', { secret, cookies: { originCheck: 0 } }, 'FST_JWT_AUTH_INVALID_OPTION'],
+    ['secure not a boolean', { secret, cookies: { secure: 'false' } }, 'FST_JWT_AUTH_INVALID_OPTION'],
+    ['csrf not a boolean', { secret, cookies: { csrf: 1 } }, 'FST_JWT_AUTH_INVALID_OPTION'],
+    ['a JWKS URL over plain HTTP to another host', { jwks: { url: 'http://auth.example.com/.well-known/jwks.json' } }, 'FST_JWT_AUTH_INVALID_OPTION']
   ]
   for (const [name, options, code] of cases) {
     const error = await registrationError(options)
