@@ -138,3 +138,16 @@ t.test('a unicode sub round-trips through the session id', async t => {
   t.equal(refreshed.statusCode, 200)
   t.equal(decodePart(refreshed.json().access_token, 1).sub, 'zoë@example.com')
 })
+
+t.test('the verification cache never keeps a token past its exp', async t => {
+  const app = await buildApp({ accessToken: { expiresIn: 1 }, clockTolerance: 0 })
+  t.teardown(() => app.close())
+  const tokens = await login(app)
+  t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200, 'verified (and cached)')
+  t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200, 'again, from the cache')
+  const exp = decodePart(tokens.access_token, 1).exp as number
+  await new Promise(resolve => setTimeout(resolve, exp * 1000 - Date.now() + 50))
+  const expired = await app.inject({ url: '/me', headers: bearer(tokens.access_token) })
+  t.equal(expired.statusCode, 401)
+  t.equal(expired.json().code, 'FST_JWT_AUTH_TOKEN_EXPIRED')
+})

@@ -48,8 +48,11 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
     requiredClaims,
     clockTolerance: config.clockTolerance
   }
+  // fast-jwt's LRU cache of verified tokens (keyed by a hash of the token, kept no longer than
+  // the token's exp) spares the signature check on repeat requests; revocation, fingerprint and
+  // CSRF checks still run on every request.
   const verifierFor = (key: ResolvedKey): Verify =>
-    createVerifier({ key: key.verificationKey, algorithms: [key.alg], ...claimChecks }) as Verify
+    createVerifier({ key: key.verificationKey, algorithms: [key.alg], cache: 1000, ...claimChecks }) as Verify
 
   const verifiers = new Map<string, Verify>()
   for (const key of config.keys) verifiers.set(key.kid ?? '', verifierFor(key))
