@@ -97,7 +97,7 @@ async function startRedis () {
 }
 
 async function startServer (variant, env) {
-  const execArgv = process.env.BENCH_CPU_PROF === variant.id ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'profiles')}`] : []
+  const execArgv = process.env.BENCH_CPU_PROF?.split(',').includes(variant.id) ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'profiles')}`] : []
   const child = track(fork(join(here, 'servers', variant.file), [], { env, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
   const port = await new Promise((resolve, reject) => {
     child.once('message', message => resolve(message.port))
