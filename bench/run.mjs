@@ -25,6 +25,9 @@ const DURATION_S = Number(process.env.BENCH_DURATION ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const LOOP_MS = 3000
 const MEMORY_N = 200
+// Distinct access tokens per variant, used round-robin. 1 (default): every request carries the
+// same token. More than 1000 (the plugin's verified-token cache size) defeats that cache.
+const TOKENS = Number(process.env.BENCH_TOKENS ?? 1)
 
 const SECRET = randomBytes(32).toString('base64url')
 const ISSUER = 'bench-issuer'
@@ -123,21 +126,41 @@ const signEquivalent = createSigner({
 })
 const sid = randomBytes(16).toString('base64url').slice(0, 22) + Buffer.from('bench-user').toString('base64url')
 
-async function tokenFor (variant, port) {
+async function tokenFor (variant, port, i) {
   if (variant.token === 'none') return null
-  if (variant.token === 'signed') return signEquivalent({ sub: 'bench-user', roles: ['user'], jti: randomUUID(), sid })
-  const response = await fetch(`http://127.0.0.1:${port}/login`, { method: 'POST' })
+  if (variant.token === 'signed') return signEquivalent({ sub: `bench-user-${i}`, roles: ['user'], jti: randomUUID(), sid })
+  const response = await fetch(`http://127.0.0.1:${port}/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sub: `bench-user-${i}` })
+  })
   if (response.status !== 200) throw new Error(`login on ${variant.id}: ${response.status}`)
   return (await response.json()).access_token
 }
 
-async function load (port, token, duration) {
+async function tokensFor (variant, port) {
+  const tokens = []
+  for (let i = 0; i < TOKENS; i++) tokens.push(await tokenFor(variant, port, i))
+  return tokens
+}
+
+async function load (port, tokens, duration) {
+  let next = 0
   const result = await autocannon({
     url: `http://127.0.0.1:${port}/data`,
     connections: CONNECTIONS,
     pipelining: PIPELINING,
     duration,
-    headers: token === null ? {} : { authorization: `Bearer ${token}` }
+    ...(tokens[0] === null
+      ? {}
+      : tokens.length === 1
+        ? { headers: { authorization: `Bearer ${tokens[0]}` } }
+        : {
+            requests: [{
+              setupRequest (request) {
+                const token = tokens[next++ % tokens.length]
+                return { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } }
+              }
+            }]
+          })
   })
   const bad = result.non2xx + result.errors + result.timeouts
   if (bad > 0) throw new Error(`${bad} failed requests (non2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`)
@@ -288,9 +311,9 @@ async function main () {
       for (const variant of order) {
         const server = await startServer(variant, env)
         try {
-          const token = await tokenFor(variant, server.port)
-          await load(server.port, token, WARMUP_S) // discarded
-          const sample = await load(server.port, token, DURATION_S)
+          const tokens = await tokensFor(variant, server.port)
+          await load(server.port, tokens, WARMUP_S) // discarded
+          const sample = await load(server.port, tokens, DURATION_S)
           samples.get(variant.id).push(sample)
           console.error(`round ${round + 1}/${ROUNDS} (${variant.id}) ${fmt(sample.rps)} req/s, p99 ${sample.p99} ms`)
         } finally {
@@ -317,7 +340,8 @@ async function main () {
       `ioredis ${versionOf('ioredis')}, express ${versionOf('express')}, express-jwt ${versionOf('express-jwt')}, jsonwebtoken ${versionOf('jsonwebtoken')}, ` +
       `autocannon ${versionOf('autocannon')}, fastify-jwt-auth ${versionOf('..')}; redis-server ${redis.version}`)
     out.push(`Load: autocannon, ${CONNECTIONS} connections, pipelining ${PIPELINING}, ${WARMUP_S} s warm-up (discarded) + ${DURATION_S} s measured, ` +
-      `${ROUNDS} rounds alternating the variants; medians of the rounds. GET /data with a Bearer token, all on one machine (load generator included).`)
+      `${ROUNDS} rounds alternating the variants; medians of the rounds. GET /data with a Bearer token ` +
+      `(${TOKENS === 1 ? 'the same token on every request' : `${TOKENS} distinct tokens, round-robin`}), all on one machine (load generator included).`)
     out.push('')
     out.push('| variant | req/s (median) | vs (b) | p99 ms (median) | p99 vs (b) | req/s per round |')
     out.push('|---|--:|--:|--:|--:|---|')

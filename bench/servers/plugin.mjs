@@ -6,7 +6,7 @@ import { SECRET, ISSUER, AUDIENCE, ready } from './common.mjs'
 export async function startPlugin (store, onClose = async () => {}) {
   const app = Fastify()
   await app.register(jwtAuth, { secret: SECRET, issuer: ISSUER, audience: AUDIENCE, store })
-  app.post('/login', async (request, reply) => reply.issueTokens({ sub: 'bench-user', roles: ['user'] }))
+  app.post('/login', async (request, reply) => reply.issueTokens({ sub: request.body?.sub ?? 'bench-user', roles: ['user'] }))
   app.get('/data', { preHandler: app.authenticate }, async request => ({ ok: true, sub: request.user.sub }))
   await app.listen({ port: 0, host: '127.0.0.1' })
   ready(app.server.address().port, async () => { await app.close(); await onClose() })
