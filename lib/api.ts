@@ -38,9 +38,10 @@ export function createApi (context: AuthContext, log: FastifyBaseLogger): JwtAut
         typeof token === 'string' ? await decodeForRevocation(token) : token
       if (claims === null || typeof claims.jti !== 'string' || typeof claims.exp !== 'number') return false
       checkSub(claims.sub)
-      // Kept until the token would have expired anyway, clock tolerance included.
-      const ttl = claims.exp * 1000 + config.clockTolerance - Date.now()
-      if (ttl <= 0) return false
+      // Kept until the token would have expired anyway, clock tolerance included, and never
+      // longer than an access token can live (a made-up exp cannot pin an entry forever).
+      const ttl = Math.min(claims.exp * 1000 + config.clockTolerance - Date.now(), config.accessTtl + config.clockTolerance)
+      if (!(ttl > 0)) return false
       await storeCall(log, 'revokeToken', () => store.revokeToken(claims.sub, claims.jti, Math.ceil(ttl)))
       emit({ type: 'token-revoked', sub: claims.sub, time: Date.now() }, log)
       return true

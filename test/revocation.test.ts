@@ -21,11 +21,13 @@ t.test('revokeToken: one access token, by string or by payload', async t => {
   t.equal((await app.inject({ url: '/me', headers: bearer(b.access_token) })).statusCode, 401)
 
   t.equal(await app.jwtAuth.revokeToken('not-a-token'), false, 'nothing to revoke in garbage')
+  t.equal(await app.jwtAuth.revokeToken({ sub: 'alice', jti: 'far', exp: 1e300 }), true, 'a made-up exp is capped')
+  t.equal(await app.jwtAuth.revokeToken({ sub: 'alice', jti: 'nan', exp: Number.NaN }), false, 'NaN exp revokes nothing')
   t.equal(await app.jwtAuth.revokeToken({ sub: 'alice', jti: 'x', exp: 1 }), false, 'an expired token needs no entry')
   t.equal(await app.jwtAuth.revokeToken({ sub: 'alice' } as never), false, 'incomplete claims: no jti')
   t.equal(await app.jwtAuth.revokeToken({ sub: 'alice', jti: 'x' } as never), false, 'incomplete claims: no exp')
   await t.rejects(app.jwtAuth.revokeToken({ sub: '', jti: 'x', exp: Date.now() / 1000 + 60 }), { code: 'FST_JWT_AUTH_INVALID_OPTION' })
-  t.equal(events.filter(event => event.type === 'token-revoked').length, 2)
+  t.equal(events.filter(event => event.type === 'token-revoked').length, 3, 'two tokens and the capped one')
 })
 
 t.test('a denylist entry lasts exactly until the token would have expired', async t => {

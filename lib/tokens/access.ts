@@ -46,13 +46,14 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
     allowedAud: config.audience,
     checkTyp: accessTokenType,
     requiredClaims,
-    clockTolerance: config.clockTolerance
+    clockTolerance: config.clockTolerance,
+    // No token lives longer than an access token does, whatever its exp says.
+    maxAge: config.accessTtl
   }
-  // fast-jwt's LRU cache of verified tokens (keyed by a hash of the token, kept no longer than
-  // the token's exp) spares the signature check on repeat requests; revocation, fingerprint and
-  // CSRF checks still run on every request.
+  // No verified-token cache: fast-jwt would hand every request the same payload object, so a
+  // route that changed request.user would change it for later requests with that token.
   const verifierFor = (key: ResolvedKey): Verify =>
-    createVerifier({ key: key.verificationKey, algorithms: [key.alg], cache: 1000, ...claimChecks }) as Verify
+    createVerifier({ key: key.verificationKey, algorithms: [key.alg], ...claimChecks }) as Verify
 
   const verifiers = new Map<string, Verify>()
   for (const key of config.keys) verifiers.set(key.kid ?? '', verifierFor(key))
