@@ -161,3 +161,17 @@ t.test('no token lives longer than the access-token lifetime, whatever its exp',
   const response = await app.inject({ url: '/me', headers: bearer(forge({ sid, iat: now - 3600, exp: now + 3600 })) })
   t.equal(response.statusCode, 401, 'issued an hour ago with a 10-minute lifetime')
 })
+
+t.test('a signature spelled another way (changed unused trailing bits) is refused', async t => {
+  const app = await buildApp()
+  t.teardown(() => app.close())
+  const tokens = await login(app)
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const last = tokens.access_token.at(-1) as string
+  // HS256 signatures are 32 bytes: 43 characters, the last one carrying 2 unused bits.
+  const twin = alphabet[alphabet.indexOf(last) ^ 1] as string
+  const respelled = tokens.access_token.slice(0, -1) + twin
+  t.same(Buffer.from(respelled.split('.')[2] as string, 'base64url'), Buffer.from(tokens.access_token.split('.')[2] as string, 'base64url'), 'the same signature bytes')
+  t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
+  t.equal((await app.inject({ url: '/me', headers: bearer(respelled) })).statusCode, 401)
+})

@@ -101,6 +101,10 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
       : (claims, sessionId) => signer({ ...claims, jti: randomUUID(), sid: sessionId }),
 
     async verify (token) {
+      // One token, one spelling: a signature whose unused trailing bits were changed decodes to
+      // the same bytes, and would let a copy dodge anything keyed on the token string.
+      const signature = token.slice(token.lastIndexOf('.') + 1)
+      if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) throw new FST_JWT_AUTH_TOKEN_INVALID()
       const verify = await selectVerifier(token)
       let payload: AccessTokenPayload
       try {
