@@ -348,3 +348,13 @@ t.test('two-instances refuses to start without REDIS_URL and JWT_SECRET', async 
   t.equal(code, 1)
   t.match(output(), /Set REDIS_URL and JWT_SECRET/)
 })
+
+t.test('the example limits logins to 20 a minute per client (429 after)', async t => {
+  const example = await startExample(t, { JWT_SECRET: secret })
+  const statuses: number[] = []
+  for (let i = 0; i < 21; i++) statuses.push((await login(example.baseUrl, 'alice')).status)
+  t.equal(statuses.filter(status => status === 200).length, 20)
+  const limited = await login(example.baseUrl, 'alice')
+  t.equal(limited.status, 429)
+  t.ok(Number(limited.headers.get('retry-after')) > 0, 'with Retry-After')
+})
