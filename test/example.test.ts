@@ -3,14 +3,14 @@
 // Needs `npm run build` first: the example imports the package by its own name.
 import t from 'tap'
 import type { Test } from 'tap'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { freePort, startRedis } from './redis-harness.js'
+import { bearer, call, logLines, root, spawnScript, stop, untilAnswering, waitForOutput } from './example-process.js'
+import type { Reply, Running } from './example-process.js'
 // @ts-expect-error newman ships no type declarations; the part used here is typed by `Newman` below.
 import newmanUntyped from 'newman'
 
@@ -30,112 +30,30 @@ interface Newman {
 }
 const newman: Newman = newmanUntyped
 
-type Json = Record<string, unknown>
-
-const root = join(__dirname, '..')
 const serverPath = join(root, 'example', 'server.mjs')
 const collectionPath = join(root, 'example', 'postman_collection.json')
 const secret = 'example-test-secret-0123456789-abcdefghijklmnop'
 
-interface Example {
+interface Example extends Running {
   baseUrl: string
-  child: ChildProcess
-  /** Everything the process wrote so far, stdout and stderr. */
-  output: () => string
 }
 
-// What a user's shell would not have: the example's own variables (each test sets its own)
-// and the test runner's (NODE_OPTIONS carries tap's loaders), so the child is plain `node`.
-const notInherited = /^(JWT_SECRET|REUSE_GRACE|REDIS_URL|REDIS_PREFIX|NODE_ENV|PORT|PORT_A|PORT_B|HOST|NODE_OPTIONS|TAP|TAP_.*|_TAPJS_.*|TS_NODE_.*)$/
-
-/** Starts `node example/server.mjs` with only the given example variables set. */
-function spawnExample (env: Record<string, string>, port: number, script = serverPath): { child: ChildProcess, output: () => string } {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !notInherited.test(name)))
-  const child = spawn(process.execPath, [script], {
-    cwd: root,
-    env: { ...inherited, PORT: String(port), HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
-  return { child, output: () => output }
-}
-
-async function stop (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-  await exited
-  clearTimeout(timer)
+/** Starts `node example/<script>` on `port` with only the given example variables set. */
+function spawnExample (env: Record<string, string>, port: number, script = serverPath): Running {
+  return spawnScript(script, { PORT: String(port), ...env })
 }
 
 async function startExample (t: Test, env: Record<string, string>): Promise<Example> {
   const port = await freePort()
-  const { child, output } = spawnExample(env, port)
-  t.teardown(() => stop(child))
+  const running = spawnExample(env, port)
+  t.teardown(() => stop(running.child))
   const baseUrl = `http://127.0.0.1:${port}`
-  await untilAnswering({ child, output }, baseUrl)
-  return { baseUrl, child, output }
-}
-
-async function untilAnswering (example: { child: ChildProcess, output: () => string }, baseUrl: string): Promise<void> {
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    if (example.child.exitCode !== null) throw new Error(`the example exited with ${example.child.exitCode}:\n${example.output()}`)
-    try {
-      await fetch(`${baseUrl}/profiles`)
-      return
-    } catch {
-      if (Date.now() > deadline) throw new Error(`the example did not answer in 10 s:\n${example.output()}`)
-      await sleep(50)
-    }
-  }
-}
-
-/** Waits until the process output matches, or fails after `ms`. */
-async function waitForOutput (example: { output: () => string }, pattern: RegExp, ms = 5000): Promise<string> {
-  const deadline = Date.now() + ms
-  while (!pattern.test(example.output())) {
-    if (Date.now() > deadline) throw new Error(`no ${pattern} in the output:\n${example.output()}`)
-    await sleep(25)
-  }
-  return example.output()
-}
-
-/** The JSON log lines of the process. */
-function logLines (output: string): Json[] {
-  return output.split('\n').filter(line => line.startsWith('{')).map(line => JSON.parse(line) as Json)
-}
-
-interface Reply {
-  status: number
-  headers: Headers
-  body: Json
-}
-
-async function call (baseUrl: string, path: string, init: { method?: string, headers?: Record<string, string>, json?: unknown, raw?: string } = {}): Promise<Reply> {
-  const headers: Record<string, string> = { ...init.headers }
-  let body: string | undefined
-  if (init.json !== undefined) {
-    headers['content-type'] = 'application/json'
-    body = JSON.stringify(init.json)
-  } else if (init.raw !== undefined) {
-    headers['content-type'] = 'application/json'
-    body = init.raw
-  }
-  const response = await fetch(`${baseUrl}${path}`, { method: init.method ?? 'GET', headers, body })
-  const text = await response.text()
-  return { status: response.status, headers: response.headers, body: text === '' ? {} : JSON.parse(text) as Json }
+  await untilAnswering(running, baseUrl, '/profiles')
+  return { baseUrl, ...running }
 }
 
 async function login (baseUrl: string, username: string): Promise<Reply> {
   return await call(baseUrl, '/login', { method: 'POST', json: { username } })
-}
-
-function bearer (token: unknown): Record<string, string> {
-  return { authorization: `Bearer ${String(token)}` }
 }
 
 /** name=value of a Set-Cookie line. */

@@ -5,120 +5,42 @@
 // Needs `npm run build` first: the examples import the package by its own name.
 import t from 'tap'
 import type { Test } from 'tap'
-import { spawn, execFileSync } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { createHmac, createPublicKey } from 'node:crypto'
 import type { JsonWebKey } from 'node:crypto'
 import { once } from 'node:events'
 import { basename, join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort, startRedis } from './redis-harness.js'
+import { bearer, call, logLines, root, spawnScript, stop, untilAnswering, waitForOutput } from './example-process.js'
+import type { Json, Running } from './example-process.js'
 
-type Json = Record<string, unknown>
-
-const root = join(__dirname, '..')
 const authPath = join(root, 'example', 'auth-service.mjs')
 const resourcePath = join(root, 'example', 'resource-service.mjs')
 const cliPath = join(root, 'dist', 'cjs', 'cli.js')
 const ISSUER = 'http://auth.example'
 const AUDIENCE = 'api'
 
-// What a user's shell would not have: the examples' own variables (each start sets its own)
-// and the test runner's (NODE_OPTIONS carries tap's loaders), so each child is plain `node`.
-const notInherited = /^(SIGNING_KEY|SIGNING_KID|AUTH_JWKS_URL|JWKS_COOLDOWN|JWT_SECRET|REUSE_GRACE|REDIS_URL|REDIS_PREFIX|NODE_ENV|PORT|PORT_A|PORT_B|HOST|NODE_OPTIONS|TAP|TAP_.*|_TAPJS_.*|TS_NODE_.*)$/
-
-interface Service {
+interface Service extends Running {
   baseUrl: string
-  child: ChildProcess
-  /** Everything the process wrote so far, stdout and stderr. */
-  output: () => string
-}
-
-function spawnService (script: string, env: Record<string, string>): { child: ChildProcess, output: () => string } {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !notInherited.test(name)))
-  const child = spawn(process.execPath, [script], {
-    cwd: root,
-    env: { ...inherited, HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
-  return { child, output: () => output }
-}
-
-async function stop (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-  await exited
-  clearTimeout(timer)
 }
 
 /** Starts a service on `port` and waits until it answers HTTP. */
 async function startService (t: Test, script: string, port: number, env: Record<string, string>): Promise<Service> {
-  const { child, output } = spawnService(script, { PORT: String(port), ...env })
-  t.teardown(() => stop(child))
+  const running = spawnScript(script, { PORT: String(port), ...env })
+  t.teardown(() => stop(running.child))
   const baseUrl = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}:\n${output()}`)
-    try {
-      await fetch(`${baseUrl}/`)
-      return { baseUrl, child, output }
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${script} did not answer in 10 s:\n${output()}`)
-      await sleep(50)
-    }
-  }
+  await untilAnswering(running, baseUrl)
+  return { baseUrl, ...running }
 }
 
 /** Runs a service that must refuse to start; resolves with its exit code and output. */
 async function runToExit (t: Test, script: string, env: Record<string, string>): Promise<{ code: number | null, output: string }> {
-  const { child, output } = spawnService(script, { PORT: String(await freePort()), ...env })
+  const { child, output } = spawnScript(script, { PORT: String(await freePort()), ...env })
   t.teardown(() => stop(child))
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
   const [code] = await once(child, 'exit') as [number | null]
   clearTimeout(timer)
   return { code, output: output() }
-}
-
-/** Waits until the process output matches, or fails after `ms`. */
-async function waitForOutput (service: { output: () => string }, pattern: RegExp, ms = 5000): Promise<string> {
-  const deadline = Date.now() + ms
-  while (!pattern.test(service.output())) {
-    if (Date.now() > deadline) throw new Error(`no ${pattern} in the output:\n${service.output()}`)
-    await sleep(25)
-  }
-  return service.output()
-}
-
-/** The JSON log lines of the process. */
-function logLines (output: string): Json[] {
-  return output.split('\n').filter(line => line.startsWith('{')).map(line => JSON.parse(line) as Json)
-}
-
-interface Reply {
-  status: number
-  headers: Headers
-  body: Json
-}
-
-async function call (baseUrl: string, path: string, init: { method?: string, headers?: Record<string, string>, json?: unknown } = {}): Promise<Reply> {
-  const headers: Record<string, string> = { ...init.headers }
-  let body: string | undefined
-  if (init.json !== undefined) {
-    headers['content-type'] = 'application/json'
-    body = JSON.stringify(init.json)
-  }
-  const response = await fetch(`${baseUrl}${path}`, { method: init.method ?? 'GET', headers, body })
-  const text = await response.text()
-  return { status: response.status, headers: response.headers, body: text === '' ? {} : JSON.parse(text) as Json }
-}
-
-function bearer (token: unknown): Record<string, string> {
-  return { authorization: `Bearer ${String(token)}` }
 }
 
 /** Header and payload of a JWT, not verified. */
