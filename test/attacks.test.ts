@@ -790,15 +790,15 @@ for (const mode of ['secret', 'keys'] as const) {
       t.equal((await target.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: victim.refresh_token } })).statusCode, 200, 'none of it spent or revoked the genuine refresh token')
     })
 
-    t.test('a made-up refresh secret for a session id read off an access token is 400 invalid_grant (and, as documented, revokes that session)', async t => {
-      // README "Reuse": a made-up secret for a live session counts as reuse. The session id is the
-      // sid claim of every access token, which is readable by whoever sees one, even expired.
+    t.test('a made-up refresh secret for a session id read off an access token is 400 invalid_grant and ends nothing', async t => {
+      // The session id is the sid claim of every access token, readable by whoever sees one, even
+      // expired: it must not be a switch that logs the victim out.
       const victim = await loginOn(target.app, 'sid-victim')
       const sid = decodeSegment(victim.access_token.split('.')[1] as string).sid as string
       const answer = await target.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: `${sid}.${randomBytes(32).toString('base64url')}` } })
       assertRefused(t, { status: answer.statusCode, body: answer.body, ms: 0 }, 'made-up secret', [400])
       t.equal(answer.json().error, 'invalid_grant')
-      t.equal((await target.app.inject({ url: '/me', headers: { authorization: `Bearer ${victim.access_token}` } })).statusCode, 401, 'the session was revoked')
+      t.equal((await target.app.inject({ url: '/me', headers: { authorization: `Bearer ${victim.access_token}` } })).statusCode, 200, 'the victim is still logged in')
     })
 
     t.test('nothing reached a URL named in a token, and the server is healthy afterwards', async t => {

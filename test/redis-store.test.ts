@@ -86,7 +86,11 @@ t.test('every key has a TTL no longer than what it guards, and no raw token is s
       const next = (await refresh(app, tokens.refresh_token)).json()
       remember(next)
       await refresh(app, tokens.refresh_token) // grace
-      if (i === 1) await refresh(app, `${tokens.refresh_token.split('.')[0] as string}.${'A'.repeat(43)}`) // reuse
+      if (i === 1) await refresh(app, `${tokens.refresh_token.split('.')[0] as string}.${'A'.repeat(43)}`) // a made-up secret: refused
+      if (i === 1) {
+        remember((await refresh(app, next.refresh_token)).json())
+        await refresh(app, tokens.refresh_token) // two generations old: reuse, the session dies
+      }
       if (i === 2) await app.jwtAuth.revokeToken(next.access_token)
       if (i === 3) await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(next.access_token) })
     }

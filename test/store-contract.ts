@@ -1,6 +1,7 @@
 // The Store contract: one suite, run against every store. A harness gives a fresh store and
 // a way to let time pass (a manual clock for MemoryStore, real waiting for a server store).
 import type { Test } from 'tap'
+import { reuseHistory } from '../lib/index.js'
 import type { CreateSessionInput, Store } from '../lib/index.js'
 import { digestRefreshToken, mintRefreshToken, mintSessionId } from '../lib/tokens/refresh.js'
 
@@ -120,6 +121,35 @@ export function storeContract (t: Test, harness: StoreHarness): void {
     await store.rotateRefreshToken(first.input)
     await store.rotateRefreshToken(rotation(session, first.successor, 60_000).input)
     t.equal((await store.rotateRefreshToken(rotation(session, session.token, 60_000).input)).status, 'reused')
+  })
+
+  t.test(`${harness.name}: a token the session never issued is invalid, and the session lives on`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    await store.createSession(session)
+    const madeUp = rotation(session, mintRefreshToken(session.sessionId), 0)
+    t.equal((await store.rotateRefreshToken(madeUp.input)).status, 'invalid')
+    t.equal(await store.isRevoked('alice', session.sessionId, 'x'), false, 'not revoked')
+    t.equal((await store.rotateRefreshToken(rotation(session, session.token, 0).input)).status, 'rotated', 'the real token still rotates')
+  })
+
+  t.test(`${harness.name}: reuse is detected for ${reuseHistory} generations before the predecessor, not beyond`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    await store.createSession(session)
+    const chain = [session.token]
+    for (let i = 0; i < reuseHistory + 3; i++) {
+      const next = rotation(session, chain[chain.length - 1] as string, 0)
+      t.equal((await store.rotateRefreshToken(next.input)).status, 'rotated')
+      chain.push(next.successor)
+    }
+    // chain[-1] is current, chain[-2] the predecessor, chain[-3 .. -(2 + history)] the history.
+    const tooOld = chain[chain.length - 3 - reuseHistory] as string
+    t.equal((await store.rotateRefreshToken(rotation(session, tooOld, 0).input)).status, 'invalid', 'older than the history: invalid')
+    t.equal(await store.isRevoked('alice', session.sessionId, 'x'), false)
+    const oldest = chain[chain.length - 2 - reuseHistory] as string
+    t.equal((await store.rotateRefreshToken(rotation(session, oldest, 0).input)).status, 'reused', 'the oldest remembered: reuse')
+    t.equal(await store.isRevoked('alice', session.sessionId, 'x'), true, 'the session is revoked')
   })
 
   t.test(`${harness.name}: rotation needs the right user and a live session`, async t => {

@@ -9,6 +9,7 @@ import type {
   SessionRecord,
   Store
 } from './store.js'
+import { reuseHistory } from './store.js'
 
 export interface MemoryStoreOptions {
   /** Clock in epoch ms; tests pass a controllable one. */
@@ -24,6 +25,8 @@ interface MemorySession {
   idleTimeout: number
   current: string
   previous: string | null
+  /** Digests of the generations before `previous`, newest first, at most reuseHistory. */
+  history: string[]
   rotatedAt: number
   sealedSuccessor: string | null
 }
@@ -62,6 +65,7 @@ export class MemoryStore implements Store {
       idleTimeout: input.idleTimeout,
       current: input.refreshDigest,
       previous: null,
+      history: [],
       rotatedAt: now,
       sealedSuccessor: null
     }
@@ -87,6 +91,7 @@ export class MemoryStore implements Store {
     if (session === undefined) return { status: 'invalid' }
 
     if (input.presentedDigest === session.current) {
+      if (session.previous !== null) session.history = [session.previous, ...session.history].slice(0, reuseHistory)
       session.previous = session.current
       session.current = input.successorDigest
       session.rotatedAt = now
@@ -102,8 +107,11 @@ export class MemoryStore implements Store {
     ) {
       return { status: 'grace', session: record(session), sealedSuccessor: session.sealedSuccessor }
     }
-    this.#deleteSession(session.info)
-    return { status: 'reused' }
+    if (input.presentedDigest === session.previous || session.history.includes(input.presentedDigest)) {
+      this.#deleteSession(session.info)
+      return { status: 'reused' }
+    }
+    return { status: 'invalid' }
   }
 
   async isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {

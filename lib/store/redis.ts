@@ -21,6 +21,7 @@ import type {
   SessionRecord,
   Store
 } from './store.js'
+import { reuseHistory } from './store.js'
 
 // Milliseconds since the epoch, by the Redis clock. Shared by every script.
 const redisNow = `
@@ -67,16 +68,26 @@ extendIndex(KEYS[2], now, expires)
 return result
 `
 
-// KEYS: session, index. ARGV: sessionId, presented, successor, sealed, idle, grace.
+// KEYS: session, index. ARGV: sessionId, presented, successor, sealed, idle, grace, history size.
 // Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims [, sealed] }.
+// 'old' holds the digests of older generations, newest first, space-separated.
 const rotateLua = `${redisNow}${extendIndex}
-local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'seal', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'seal', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old')
 -- 1. no live session: nothing to rotate (the key expires with the session)
 if not s[1] then return { 'invalid' } end
 -- 2. the current token: the successor becomes current, the idle timer restarts
 if ARGV[2] == s[1] then
   local expires = math.min(tonumber(s[5]), now + tonumber(ARGV[5]))
   redis.call('HSET', KEYS[1], 'prev', s[1], 'cur', ARGV[3], 'rot', now, 'seal', ARGV[4], 'l', now, 'exp', expires)
+  -- the predecessor joins the history, which keeps the newest ARGV[7] digests
+  if s[2] then
+    local old = { s[2] }
+    for digest in string.gmatch(s[12] or '', '%S+') do
+      if #old >= tonumber(ARGV[7]) then break end
+      old[#old + 1] = digest
+    end
+    redis.call('HSET', KEYS[1], 'old', table.concat(old, ' '))
+  end
   redis.call('PEXPIREAT', KEYS[1], expires)
   extendIndex(KEYS[2], now, expires)
   return { 'rotated', s[6], now, expires, s[9], s[10], s[11] }
@@ -85,10 +96,20 @@ end
 if ARGV[2] == s[2] and now - tonumber(s[3]) < tonumber(ARGV[6]) then
   return { 'grace', s[6], s[7], s[8], s[9], s[10], s[11], s[4] }
 end
--- 4. anything else is reuse: the session dies
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return { 'reused' }
+-- 4. a spent token (the predecessor after grace, or in the history) is reuse: the session dies
+local spent = ARGV[2] == s[2]
+if not spent then
+  for digest in string.gmatch(s[12] or '', '%S+') do
+    if digest == ARGV[2] then spent = true break end
+  end
+end
+if spent then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return { 'reused' }
+end
+-- 5. a token this session never issued (made up, or older than the history): refused, no harm done
+return { 'invalid' }
 `
 
 // KEYS: session, denylisted jti. Revoked when the session is gone or the jti is denylisted.
@@ -220,7 +241,8 @@ export class RedisStore implements Store {
     const user = this.#userKey(input.sub)
     const reply = await this.#call(this.#scripts.fastifyJwtAuthRotate(
       `${user}:s:${input.sessionId}`, `${user}:ss`,
-      input.sessionId, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace
+      input.sessionId, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace,
+      reuseHistory
     )) as Reply
     const status = reply[0] as string
     if (status === 'invalid' || status === 'reused') return { status }

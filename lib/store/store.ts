@@ -59,9 +59,12 @@ export type RotateResult =
   | { status: 'rotated', session: SessionRecord }
   /** The presented token is the immediate predecessor, within grace: same successor again. */
   | { status: 'grace', session: SessionRecord, sealedSuccessor: string }
-  /** Any other token of a live session: the store has revoked the session. */
+  /**
+   * A spent token of a live session (the predecessor after grace, or one of the
+   * `reuseHistory` generations before it): the store has revoked the session.
+   */
   | { status: 'reused' }
-  /** No live session. */
+  /** No live session, or a token it never issued (made up, or older than the history). */
   | { status: 'invalid' }
 
 export interface Store {
@@ -83,6 +86,13 @@ export interface Store {
   /** Called when the app closes: release what the store itself created (never a client passed in). */
   close? (): Promise<void>
 }
+
+/**
+ * How many generations before the predecessor a store remembers (as digests) for reuse
+ * detection. A token that matches none of them is merely invalid: a made-up secret for a known
+ * session id must not be able to end that session.
+ */
+export const reuseHistory = 8
 
 /** The method names a store must have, checked once at registration. */
 export const storeMethods = [
