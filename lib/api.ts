@@ -12,6 +12,25 @@ function checkSub (sub: unknown): asserts sub is string {
   if (typeof sub !== 'string' || sub === '') throw new FST_JWT_AUTH_INVALID_OPTION('sub', 'must be a non-empty string')
 }
 
+/**
+ * Ends one session (only if `refreshDigest`, when given, is its current or just-rotated token)
+ * and reports it; resolves to whether there was a session to end.
+ */
+export async function endSession (
+  context: AuthContext,
+  store: Store,
+  log: FastifyBaseLogger,
+  sub: string,
+  sessionId: string,
+  reason: string,
+  refreshDigest?: string
+): Promise<boolean> {
+  const revoked = await storeCall(log, 'revokeSession', () => store.revokeSession(sub, sessionId, refreshDigest))
+  if (revoked === null) return false
+  context.emit({ type: 'session-revoked', sub, sessionId, reason, time: Date.now() }, log)
+  return true
+}
+
 export function createApi (context: AuthContext, log: FastifyBaseLogger): JwtAuthApi {
   const { config, access, emit } = context
 
@@ -51,10 +70,7 @@ export function createApi (context: AuthContext, log: FastifyBaseLogger): JwtAut
       const store = requireStore()
       const sub = typeof sessionId === 'string' ? subOfSessionId(sessionId) : null
       if (sub === null) return false
-      const revoked = await storeCall(log, 'revokeSession', () => store.revokeSession(sub, sessionId))
-      if (revoked === null) return false
-      emit({ type: 'session-revoked', sub, sessionId, reason: 'api', time: Date.now() }, log)
-      return true
+      return await endSession(context, store, log, sub, sessionId, 'api')
     },
 
     async revokeUser (sub) {

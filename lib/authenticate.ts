@@ -20,7 +20,7 @@ const bearerPattern = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
 const bearerScheme = /^Bearer(?:\s|$)/i
 
 /** The access token of a request, from the Bearer header or the access cookie. */
-export function extractAccessToken (request: FastifyRequest, context: AuthContext): string {
+function extractAccessToken (request: FastifyRequest, context: AuthContext): string {
   const cookies = context.config.cookies
   const header = request.headers.authorization
   let token: string | undefined

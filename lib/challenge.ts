@@ -3,7 +3,7 @@
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { FST_JWT_AUTH_STORE_UNAVAILABLE, oauthErrors } from './errors.js'
 
-export const retryAfterSeconds = 5
+const retryAfterSeconds = 5
 
 interface CodedError {
   code?: string

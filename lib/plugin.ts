@@ -17,7 +17,7 @@ import { accessTokenType, createAccessTokens } from './tokens/access.js'
 import type { AccessTokenPayload, IssueClaims, JwtAuthOptions, TokenResponse } from './types.js'
 
 /** The @fastify/jwt namespace this plugin registers; the app's own @fastify/jwt is untouched. */
-export const jwtNamespace = 'fastifyJwtAuth'
+const jwtNamespace = 'fastifyJwtAuth'
 
 /**
  * @fastify/jwt under our namespace, with the current key, for `request.user` and for apps that

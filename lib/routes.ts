@@ -3,7 +3,8 @@
 // Fastify's usual error body plus the RFC 6750 challenge.
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { RequestVerifier } from './authenticate.js'
-import { storeCall, withChallenge } from './challenge.js'
+import { endSession } from './api.js'
+import { withChallenge } from './challenge.js'
 import type { AuthContext } from './context.js'
 import { sameValue } from './binding.js'
 import { clearTokenCookies, isCrossOriginUnsafe } from './cookies.js'
@@ -132,11 +133,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
         const { token } = request.body
         const refresh = parseRefreshToken(token)
         if (refresh !== null) {
-          const revoked = await storeCall(request.log, 'revokeSession',
-            () => store.revokeSession(refresh.sub, refresh.sessionId, digestRefreshToken(token)))
-          if (revoked !== null) {
-            context.emit({ type: 'session-revoked', sub: refresh.sub, sessionId: refresh.sessionId, reason: 'revoke-endpoint', time: Date.now() }, request.log)
-          }
+          await endSession(context, store, request.log, refresh.sub, refresh.sessionId, 'revoke-endpoint', digestRefreshToken(token))
         } else {
           await api.revokeToken(token)
         }
@@ -170,8 +167,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
           if (user !== null) sessions.push({ sub: user.sub, sessionId: user.sid })
         }
         for (const { sub, sessionId, digest } of sessions) {
-          const revoked = await storeCall(request.log, 'revokeSession', () => store.revokeSession(sub, sessionId, digest))
-          if (revoked !== null) context.emit({ type: 'session-revoked', sub, sessionId, reason: 'logout', time: Date.now() }, request.log)
+          await endSession(context, store, request.log, sub, sessionId, 'logout', digest)
         }
         clearCookies(reply)
         return reply.code(204).send()
@@ -197,9 +193,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
         const user = request.user as AccessTokenPayload
         const id = request.params['*']
         // Only the caller's own sessions: another user's id is as unknown as a made-up one.
-        const revoked = await storeCall(request.log, 'revokeSession', () => store.revokeSession(user.sub, id))
-        if (revoked === null) throw new FST_JWT_AUTH_SESSION_NOT_FOUND()
-        context.emit({ type: 'session-revoked', sub: user.sub, sessionId: id, reason: 'api', time: Date.now() }, request.log)
+        if (!await endSession(context, store, request.log, user.sub, id, 'api')) throw new FST_JWT_AUTH_SESSION_NOT_FOUND()
         if (id === user.sid) clearCookies(reply)
         return reply.code(204).send()
       })

@@ -5,7 +5,7 @@ import { createPrivateKey, createPublicKey, KeyObject } from 'node:crypto'
 import type { JsonWebKey } from 'node:crypto'
 import { FST_JWT_AUTH_GUESSABLE_SECRET, FST_JWT_AUTH_INVALID_KEY } from '../errors.js'
 
-export const hmacAlgorithms = ['HS256', 'HS384', 'HS512'] as const
+const hmacAlgorithms = ['HS256', 'HS384', 'HS512'] as const
 export const asymmetricAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
 export type HmacAlgorithm = typeof hmacAlgorithms[number]
 export type AsymmetricAlgorithm = typeof asymmetricAlgorithms[number]
@@ -48,7 +48,7 @@ function invalid (kid: string | undefined, reason: string): Error {
 }
 
 /** True for text that is key material in a serialised form, which must never be an HMAC secret. */
-export function looksLikeAsymmetricKeyText (secret: string | Buffer): boolean {
+function looksLikeAsymmetricKeyText (secret: string | Buffer): boolean {
   const text = (typeof secret === 'string' ? secret : secret.toString('utf8')).trim()
   if (/-----BEGIN [A-Z0-9 ]+-----/.test(text)) return true
   if (!text.startsWith('{')) return false
@@ -76,7 +76,7 @@ const minDistinctBytes = 10
 const minLeftover = 16
 
 /** Why a secret is guessable, or null when it is not. */
-export function guessableSecretReason (secret: string | Buffer): string | null {
+function guessableSecretReason (secret: string | Buffer): string | null {
   const bytes = typeof secret === 'string' ? Buffer.from(secret) : secret
   if (new Set(bytes).size < minDistinctBytes) return `fewer than ${minDistinctBytes} distinct bytes`
   if (typeof secret === 'string') {
@@ -87,7 +87,7 @@ export function guessableSecretReason (secret: string | Buffer): string | null {
 }
 
 /** Checks an HMAC secret for its algorithm and returns it. */
-export function checkHmacSecret (secret: unknown, alg: HmacAlgorithm, kid?: string): string | Buffer {
+function checkHmacSecret (secret: unknown, alg: HmacAlgorithm, kid?: string): string | Buffer {
   let bytes: string | Buffer
   if (secret instanceof KeyObject && secret.type === 'secret') {
     bytes = secret.export()
