@@ -80,9 +80,8 @@ t.test('two services: the auth service signs with ES256, the resource service ve
   const jwksUrl = `http://127.0.0.1:${authPort}/.well-known/jwks.json`
 
   // The resource service first: the auth service is not up, so its JWKS cannot be fetched yet.
-  // JWKS_COOLDOWN=0: the plugin counts the failed fetch at registration against its 30 s
-  // cooldown, so with the default the first unknown kid within 30 s of the start would get a
-  // 503 without a new fetch (reported as a lib/ problem); 0 lets the first token fetch again.
+  // JWKS_COOLDOWN=0: after the failed fetch at registration the plugin waits a second before
+  // fetching again (test/jwks.test.ts covers that); 0 lets the first token fetch at once.
   const resource = await startService(t, resourcePath, resourcePort, {
     REDIS_URL: redis.url,
     AUTH_JWKS_URL: jwksUrl,
