@@ -1,11 +1,21 @@
 // Builds dist/cjs (require) and dist/esm (import) from lib/ and marks each folder's module type.
+// The build goes to a private folder first and replaces dist in one step, so a test that reads
+// dist while another process rebuilds never sees it half written.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 
-rmSync('dist', { recursive: true, force: true })
+const out = `.dist-${process.pid}`
 const tsc = ['node_modules/typescript/bin/tsc']
-execFileSync(process.execPath, [...tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' })
-execFileSync(process.execPath, [...tsc, '-p', 'tsconfig.esm.json'], { stdio: 'inherit' })
-writeFileSync('dist/cjs/package.json', JSON.stringify({ type: 'commonjs' }) + '\n')
-writeFileSync('dist/esm/package.json', JSON.stringify({ type: 'module' }) + '\n')
-chmodSync('dist/cjs/cli.js', 0o755) // the package's bin
+try {
+  execFileSync(process.execPath, [...tsc, '-p', 'tsconfig.build.json', '--outDir', `${out}/cjs`], { stdio: 'inherit' })
+  execFileSync(process.execPath, [...tsc, '-p', 'tsconfig.esm.json', '--outDir', `${out}/esm`], { stdio: 'inherit' })
+  writeFileSync(`${out}/cjs/package.json`, JSON.stringify({ type: 'commonjs' }) + '\n')
+  writeFileSync(`${out}/esm/package.json`, JSON.stringify({ type: 'module' }) + '\n')
+  chmodSync(`${out}/cjs/cli.js`, 0o755) // the package's bin
+  const old = `.dist-old-${process.pid}`
+  try { renameSync('dist', old) } catch {}
+  renameSync(out, 'dist')
+  rmSync(old, { recursive: true, force: true })
+} finally {
+  rmSync(out, { recursive: true, force: true })
+}
