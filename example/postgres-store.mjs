@@ -1,0 +1,375 @@
+// A store of your own: fastify-jwt-auth's `Store` interface on PostgreSQL, through the `pg`
+// client. Copy this file into your app (plain ESM JavaScript; the JSDoc types check under
+// `checkJs`) and adapt the table names or the pool settings; test/postgres-store.test.ts runs the
+// plugin's store contract suite against it on a real PostgreSQL.
+//
+//   import pg from 'pg'
+//   import jwtAuth from 'fastify-jwt-auth'
+//   import { PostgresStore } from './postgres-store.mjs'
+//
+//   // Fail fast while the database is away: the plugin then answers 503, never a 401.
+//   const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 2000, query_timeout: 2000 })
+//   const store = new PostgresStore({ pool, schema: 'auth' })
+//   await store.createTables() // or run schemaSql('auth') in your migrations
+//   await app.register(jwtAuth, { secret: process.env.JWT_SECRET, store })
+//   app.addHook('onClose', () => pool.end()) // the store never closes a pool it was given
+//
+// How it keeps the contract:
+// - Refresh tokens are never seen: the plugin passes SHA-256 digests, and only digests are kept.
+// - Every operation is atomic: one statement, or a transaction that first locks what it decides
+//   on (the session row with SELECT ... FOR UPDATE for a rotation, the user with an advisory
+//   lock for a login and its session cap).
+// - Times come from PostgreSQL's clock (clock_timestamp(), truncated to milliseconds), never
+//   from the Node.js process, so instances with skewed clocks agree.
+// - Expired rows are ignored by every read, and deleted: a user's expired sessions at each of
+//   their logins, and everything expired by purgeExpired(), which the store also runs on its own
+//   at most once per `purgeInterval`.
+import { reuseHistory } from 'fastify-jwt-auth'
+
+/**
+ * @typedef {import('fastify-jwt-auth').Store} Store
+ * @typedef {import('fastify-jwt-auth').CreateSessionInput} CreateSessionInput
+ * @typedef {import('fastify-jwt-auth').CreateSessionResult} CreateSessionResult
+ * @typedef {import('fastify-jwt-auth').RotateInput} RotateInput
+ * @typedef {import('fastify-jwt-auth').RotateResult} RotateResult
+ * @typedef {import('fastify-jwt-auth').SessionInfo} SessionInfo
+ * @typedef {import('fastify-jwt-auth').SessionRecord} SessionRecord
+ * @typedef {import('pg').Pool} Pool
+ * @typedef {import('pg').PoolClient} PoolClient
+ *
+ * @typedef {object} PostgresStoreOptions
+ * @property {Pool} pool A pg Pool; the store never ends it.
+ * @property {string} [schema] Schema of the two tables (default 'public'): letters, digits and _.
+ * @property {number} [purgeInterval] Least time between two automatic purges of expired rows, in
+ *   ms (default 60 000); 0 leaves purging to your own calls of purgeExpired().
+ *
+ * @typedef {object} SessionRow
+ * @property {string} id
+ * @property {string} sub
+ * @property {string} current_digest
+ * @property {string | null} previous_digest
+ * @property {string[]} older_digests
+ * @property {Date} rotated_at
+ * @property {string | null} sealed_successor
+ * @property {Record<string, unknown>} claims
+ * @property {string | null} user_agent
+ * @property {string | null} ip
+ * @property {Date} created_at
+ * @property {Date} last_used_at
+ * @property {Date} absolute_expires_at
+ * @property {Date} expires_at
+ */
+
+/** The database's clock, to the millisecond: what every stored time is taken from. */
+const now = "date_trunc('milliseconds', clock_timestamp())"
+
+/** The session columns that SessionInfo is made of. */
+const infoColumns = 'id, sub, created_at, last_used_at, expires_at, user_agent, ip'
+
+/**
+ * The tables, for a migration tool or createTables().
+ * @param {string} [schema]
+ * @returns {string}
+ */
+export function schemaSql (schema = 'public') {
+  const s = quoteSchema(schema)
+  return `
+CREATE SCHEMA IF NOT EXISTS ${s};
+
+-- One row per session (one device, one refresh-token family).
+CREATE TABLE IF NOT EXISTS ${s}.jwt_auth_sessions (
+  id                  text PRIMARY KEY,            -- the sid claim; starts with 22 random characters
+  sub                 text NOT NULL,
+  created_seq         bigint GENERATED ALWAYS AS IDENTITY, -- creation order, for the session cap
+  current_digest      text NOT NULL,               -- SHA-256 of the current refresh token
+  previous_digest     text,                        -- of the token it replaced (grace, reuse)
+  older_digests       text[] NOT NULL DEFAULT '{}', -- generations before that, newest first (reuse)
+  rotated_at          timestamptz NOT NULL,
+  sealed_successor    text,                        -- the current token sealed for grace; opaque here
+  claims              json NOT NULL,               -- the login claims, as the plugin gave them
+  user_agent          text,
+  ip                  text,
+  created_at          timestamptz NOT NULL,
+  last_used_at        timestamptz NOT NULL,
+  absolute_expires_at timestamptz NOT NULL,        -- fixed at login
+  expires_at          timestamptz NOT NULL         -- min(absolute end, idle end)
+);
+CREATE INDEX IF NOT EXISTS jwt_auth_sessions_by_user ON ${s}.jwt_auth_sessions (sub, created_seq);
+CREATE INDEX IF NOT EXISTS jwt_auth_sessions_by_expiry ON ${s}.jwt_auth_sessions (expires_at);
+
+-- Denylisted access tokens, each until it would have expired anyway.
+CREATE TABLE IF NOT EXISTS ${s}.jwt_auth_denylist (
+  sub        text NOT NULL,
+  jti        text NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (sub, jti)
+);
+CREATE INDEX IF NOT EXISTS jwt_auth_denylist_by_expiry ON ${s}.jwt_auth_denylist (expires_at);
+`
+}
+
+/** @implements {Store} */
+export class PostgresStore {
+  /** @type {Pool} */
+  #pool
+  /** @type {string} */
+  #sessions
+  /** @type {string} */
+  #denylist
+  /** @type {number} */
+  #purgeInterval
+  /** @type {number} */
+  #lastPurge
+
+  /** @param {PostgresStoreOptions} options */
+  constructor (options) {
+    if (options === null || typeof options !== 'object' || options.pool === null || typeof options.pool !== 'object') {
+      throw new TypeError('PostgresStore needs { pool }: a pg Pool')
+    }
+    const purgeInterval = options.purgeInterval ?? 60_000
+    if (!Number.isFinite(purgeInterval) || purgeInterval < 0) {
+      throw new TypeError('PostgresStore purgeInterval must be a number of ms, 0 or more')
+    }
+    this.schema = options.schema ?? 'public'
+    const schema = quoteSchema(this.schema)
+    this.#pool = options.pool
+    this.#sessions = `${schema}.jwt_auth_sessions`
+    this.#denylist = `${schema}.jwt_auth_denylist`
+    this.#purgeInterval = purgeInterval
+    // Scheduling only, so the process clock is fine here; every stored time is the database's.
+    this.#lastPurge = Date.now()
+  }
+
+  /** Creates the schema and the tables if they do not exist yet. */
+  async createTables () {
+    await this.#pool.query(schemaSql(this.schema))
+  }
+
+  /**
+   * Deletes every expired session and denylist entry.
+   * @returns {Promise<{ sessions: number, deniedTokens: number }>} how many rows went
+   */
+  async purgeExpired () {
+    const { rows: [counts] } = await this.#pool.query(`
+      WITH sessions AS (DELETE FROM ${this.#sessions} WHERE expires_at <= clock_timestamp() RETURNING 1),
+           denied AS (DELETE FROM ${this.#denylist} WHERE expires_at <= clock_timestamp() RETURNING 1)
+      SELECT (SELECT count(*) FROM sessions)::int AS sessions, (SELECT count(*) FROM denied)::int AS denied`)
+    return { sessions: counts.sessions, deniedTokens: counts.denied }
+  }
+
+  /**
+   * @param {CreateSessionInput} input
+   * @returns {Promise<CreateSessionResult>}
+   */
+  async createSession (input) {
+    await this.#purgeIfDue()
+    return await this.#transaction(async client => {
+      // Logins of one user take turns, so that two of them cannot both slip under the cap.
+      // (Row locks cannot do it: a first login has no row to lock.)
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.#sessions, input.sub])
+      await client.query(`DELETE FROM ${this.#sessions} WHERE sub = $1 AND expires_at <= clock_timestamp()`, [input.sub])
+      const { rows: [row] } = await client.query(`
+        INSERT INTO ${this.#sessions} (id, sub, current_digest, rotated_at, claims, user_agent, ip,
+          created_at, last_used_at, absolute_expires_at, expires_at)
+        SELECT $1, $2, $3, t.now, $4, $5, $6, t.now, t.now, t.now + $7::float8 * interval '1 ms', t.now + least($7::float8, $8::float8) * interval '1 ms'
+        FROM (SELECT ${now} AS now) t
+        RETURNING ${infoColumns}`,
+      [input.sessionId, input.sub, input.refreshDigest, JSON.stringify(input.claims),
+        input.userAgent ?? null, input.ip ?? null, input.lifetime, input.idleTimeout])
+      // The oldest sessions beyond the cap go; the new one is the newest.
+      const { rows: evicted } = await client.query(`
+        DELETE FROM ${this.#sessions} WHERE id IN (
+          SELECT id FROM ${this.#sessions} WHERE sub = $1 ORDER BY created_seq DESC OFFSET $2
+        ) RETURNING id, created_seq`, [input.sub, input.maxSessions])
+      evicted.sort((a, b) => Number(a.created_seq) - Number(b.created_seq))
+      return { session: { ...sessionInfo(row), claims: input.claims }, evicted: evicted.map(e => e.id) }
+    })
+  }
+
+  /**
+   * @param {RotateInput} input
+   * @returns {Promise<RotateResult>}
+   */
+  async rotateRefreshToken (input) {
+    return await this.#transaction(async client => {
+      // The row is locked before anything is decided, so concurrent rotations of one session run
+      // one after the other. The clock is read outside the locking subquery: in the locking
+      // SELECT's own column list it would be read before waiting for the lock.
+      const { rows: [found] } = await client.query(`
+        SELECT locked.*, ${now} AS now
+        FROM (SELECT * FROM ${this.#sessions} WHERE id = $1 AND sub = $2 FOR UPDATE) AS locked`,
+      [input.sessionId, input.sub])
+      /** @type {SessionRow | undefined} */
+      const session = found
+      if (session === undefined) return { status: 'invalid' }
+      const time = found.now.getTime()
+      if (session.expires_at.getTime() <= time) {
+        await client.query(`DELETE FROM ${this.#sessions} WHERE id = $1`, [session.id])
+        return { status: 'invalid' }
+      }
+
+      if (input.presentedDigest === session.current_digest) {
+        // The current token: the successor becomes current, the idle timer restarts, the
+        // predecessor joins the remembered generations.
+        const older = session.previous_digest === null
+          ? session.older_digests
+          : [session.previous_digest, ...session.older_digests].slice(0, reuseHistory)
+        const expiresAt = Math.min(session.absolute_expires_at.getTime(), time + input.idleTimeout)
+        const { rows: [row] } = await client.query(`
+          UPDATE ${this.#sessions}
+          SET previous_digest = current_digest, current_digest = $2, older_digests = $3,
+              sealed_successor = $4, rotated_at = $5, last_used_at = $5, expires_at = $6
+          WHERE id = $1
+          RETURNING ${infoColumns}`,
+        [session.id, input.successorDigest, older, input.sealedSuccessor, new Date(time), new Date(expiresAt)])
+        return { status: 'rotated', session: { ...sessionInfo(row), claims: session.claims } }
+      }
+      if (input.presentedDigest === session.previous_digest && session.sealed_successor !== null &&
+        time - session.rotated_at.getTime() < input.reuseGrace) {
+        // The token just rotated, within grace: the same successor again, nothing changes.
+        return { status: 'grace', session: { ...sessionInfo(session), claims: session.claims }, sealedSuccessor: session.sealed_successor }
+      }
+      if (input.presentedDigest === session.previous_digest || session.older_digests.includes(input.presentedDigest)) {
+        // A spent token came back: someone holds a copy. The session dies.
+        await client.query(`DELETE FROM ${this.#sessions} WHERE id = $1`, [session.id])
+        return { status: 'reused' }
+      }
+      // A token this session never issued (made up, or older than the history): no harm done.
+      return { status: 'invalid' }
+    })
+  }
+
+  /**
+   * The per-request check: one statement.
+   * @param {string} sub
+   * @param {string} sessionId
+   * @param {string} jti
+   * @returns {Promise<boolean>}
+   */
+  async isRevoked (sub, sessionId, jti) {
+    const { rows: [row] } = await this.#pool.query(`
+      SELECT NOT EXISTS (SELECT 1 FROM ${this.#sessions} WHERE id = $2 AND sub = $1 AND expires_at > clock_timestamp())
+          OR EXISTS (SELECT 1 FROM ${this.#denylist} WHERE sub = $1 AND jti = $3 AND expires_at > clock_timestamp())
+          AS revoked`, [sub, sessionId, jti])
+    return row.revoked
+  }
+
+  /**
+   * @param {string} sub
+   * @param {string} jti
+   * @param {number} ttl ms
+   * @returns {Promise<void>}
+   */
+  async revokeToken (sub, jti, ttl) {
+    await this.#purgeIfDue()
+    // Revoking a token twice never shortens its entry.
+    await this.#pool.query(`
+      INSERT INTO ${this.#denylist} AS d (sub, jti, expires_at) VALUES ($1, $2, ${now} + $3::float8 * interval '1 ms')
+      ON CONFLICT (sub, jti) DO UPDATE SET expires_at = greatest(d.expires_at, excluded.expires_at)`, [sub, jti, ttl])
+  }
+
+  /**
+   * One statement: a concurrent rotation is waited for, then the digest is checked against the
+   * row as that rotation left it.
+   * @param {string} sub
+   * @param {string} sessionId
+   * @param {string} [refreshDigest]
+   * @returns {Promise<SessionInfo | null>}
+   */
+  async revokeSession (sub, sessionId, refreshDigest) {
+    const { rows: [row] } = await this.#pool.query(`
+      DELETE FROM ${this.#sessions}
+      WHERE id = $2 AND sub = $1 AND expires_at > clock_timestamp()
+        AND ($3::text IS NULL OR $3 IN (current_digest, previous_digest))
+      RETURNING ${infoColumns}`, [sub, sessionId, refreshDigest ?? null])
+    return row === undefined ? null : sessionInfo(row)
+  }
+
+  /**
+   * @param {string} sub
+   * @returns {Promise<number>} how many live sessions were ended
+   */
+  async revokeUser (sub) {
+    const { rows: [row] } = await this.#pool.query(`
+      WITH gone AS (DELETE FROM ${this.#sessions} WHERE sub = $1 RETURNING expires_at)
+      SELECT count(*) FILTER (WHERE expires_at > clock_timestamp())::int AS live FROM gone`, [sub])
+    return row.live
+  }
+
+  /**
+   * @param {string} sub
+   * @returns {Promise<SessionInfo[]>} oldest first
+   */
+  async listSessions (sub) {
+    const { rows } = await this.#pool.query(`
+      SELECT ${infoColumns} FROM ${this.#sessions}
+      WHERE sub = $1 AND expires_at > clock_timestamp() ORDER BY created_seq`, [sub])
+    return rows.map(sessionInfo)
+  }
+
+  /** Runs purgeExpired() when the last automatic purge is older than purgeInterval. */
+  async #purgeIfDue () {
+    if (this.#purgeInterval === 0 || Date.now() - this.#lastPurge < this.#purgeInterval) return
+    this.#lastPurge = Date.now() // before the query, so that concurrent calls do not purge too
+    await this.purgeExpired()
+  }
+
+  /**
+   * Runs `work` in a transaction on one connection: committed when it resolves, rolled back
+   * when it throws.
+   * @template T
+   * @param {(client: PoolClient) => Promise<T>} work
+   * @returns {Promise<T>}
+   */
+  async #transaction (work) {
+    const client = await this.#pool.connect()
+    /** @type {Error | undefined} */
+    let broken
+    try {
+      await client.query('BEGIN')
+      const result = await work(client)
+      await client.query('COMMIT')
+      return result
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK')
+      } catch (rollbackError) {
+        broken = /** @type {Error} */ (rollbackError) // the connection is unusable: the pool drops it
+      }
+      throw error
+    } finally {
+      client.release(broken)
+    }
+  }
+}
+
+/**
+ * A row as the plugin sees a session: epoch ms, and no empty client details.
+ * @param {Pick<SessionRow, 'id' | 'sub' | 'created_at' | 'last_used_at' | 'expires_at' | 'user_agent' | 'ip'>} row
+ * @returns {SessionInfo}
+ */
+function sessionInfo (row) {
+  /** @type {SessionInfo} */
+  const info = {
+    id: row.id,
+    sub: row.sub,
+    createdAt: row.created_at.getTime(),
+    lastUsedAt: row.last_used_at.getTime(),
+    expiresAt: row.expires_at.getTime()
+  }
+  if (row.user_agent !== null) info.userAgent = row.user_agent
+  if (row.ip !== null) info.ip = row.ip
+  return info
+}
+
+/**
+ * The schema name, quoted; only plain names, so that it can go into SQL text.
+ * @param {string} schema
+ * @returns {string}
+ */
+function quoteSchema (schema) {
+  if (typeof schema !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new TypeError('PostgresStore schema must be a name of letters, digits and _ (at most 63)')
+  }
+  return `"${schema}"`
+}
