@@ -24,6 +24,7 @@
 // - Expired rows are ignored by every read, and deleted: a user's expired sessions at each of
 //   their logins, and everything expired by purgeExpired(), which the store also runs on its own
 //   at most once per `purgeInterval`.
+// One limit: PostgreSQL text cannot hold U+0000, so a login whose `sub` contains it fails (503).
 import { reuseHistory } from 'fastify-jwt-auth'
 
 /**
