@@ -1,9 +1,11 @@
 // Response headers that go with each auth error: the RFC 6750 §3 WWW-Authenticate challenge,
 // and Retry-After on a store outage. Errors keep Fastify's usual JSON body.
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { publishRefusal } from './diagnostics.js'
 import { FST_JWT_AUTH_STORE_UNAVAILABLE, oauthErrors } from './errors.js'
 
 const retryAfterSeconds = 5
+const pluginCodePrefix = 'FST_JWT_AUTH_'
 
 interface CodedError {
   code?: string
@@ -15,9 +17,13 @@ function quoted (value: string): string {
   return `"${value.replace(/["\\]/g, '\\$&')}"`
 }
 
-/** Sets the headers that belong to `error` on `reply` and returns the error to throw. */
+/**
+ * Sets the headers that belong to `error` on `reply`, reports a refusal of the plugin's own on
+ * its diagnostics channel, and returns the error to throw.
+ */
 export function withChallenge (reply: FastifyReply, realm: string, error: unknown, scope?: string): unknown {
   const { code, statusCode, message } = error as CodedError
+  if ((statusCode as number) < 500 && String(code).startsWith(pluginCodePrefix)) publishRefusal(reply.request, code as string, statusCode as number)
   if (statusCode === 401 || statusCode === 403 || code === 'FST_JWT_AUTH_INVALID_REQUEST') {
     let challenge = `Bearer realm=${quoted(realm)}`
     const name = oauthErrors[code as string]

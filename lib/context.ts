@@ -1,5 +1,6 @@
 // What the parts of the plugin share, built once at registration.
 import type { FastifyBaseLogger } from 'fastify'
+import { publishEvent } from './diagnostics.js'
 import type { Config } from './options.js'
 import type { AccessTokens } from './tokens/access.js'
 import type { AuthEvent } from './types.js'
@@ -7,13 +8,14 @@ import type { AuthEvent } from './types.js'
 export interface AuthContext {
   readonly config: Readonly<Config>
   readonly access: AccessTokens
-  /** Publishes a security event; never throws. */
+  /** Publishes a security event (log, diagnostics channel, onEvent); never throws. */
   emit (event: AuthEvent, log: FastifyBaseLogger): void
 }
 
 export function createEmitter (config: Readonly<Config>): AuthContext['emit'] {
   const onEvent = config.onEvent
   return function emit (event, log) {
+    publishEvent(event)
     if (event.type === 'reuse-detected') log.warn({ sub: event.sub, sessionId: event.sessionId }, 'refresh token reuse detected: session revoked')
     if (onEvent === null) return
     try {

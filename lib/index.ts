@@ -47,3 +47,5 @@ export type {
 export type { Duration } from './duration.js'
 export type * from './types.js'
 export * as errors from './errors.js'
+export { diagnosticsChannels } from './diagnostics.js'
+export type { AuthRefusal } from './diagnostics.js'

@@ -5,6 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, F
 import type { RequestVerifier } from './authenticate.js'
 import { endSession } from './api.js'
 import { withChallenge } from './challenge.js'
+import { publishRefusal } from './diagnostics.js'
 import type { AuthContext } from './context.js'
 import { sameValue } from './binding.js'
 import { clearTokenCookies, isCrossOriginUnsafe } from './cookies.js'
@@ -108,6 +109,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
       if (name === undefined) throw withChallenge(reply, config.realm, coded)
       request.log.info({ code: coded.code }, 'token endpoint refused the request')
       const statusCode = coded.statusCode as number // every OAuth-named error is a 4xx
+      publishRefusal(request, coded.code, statusCode)
       return reply.code(statusCode).header('cache-control', 'no-store').send({
         statusCode,
         code: coded.code,

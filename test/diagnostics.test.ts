@@ -1,0 +1,83 @@
+// node:diagnostics_channel: every security event on `fastify-jwt-auth:event` (the same events
+// onEvent gets), every request the plugin refuses on `fastify-jwt-auth:refusal`, and neither
+// carries token material.
+import t from 'tap'
+import type { Test } from 'tap'
+import diagnosticsChannel from 'node:diagnostics_channel'
+import { MemoryStore, diagnosticsChannels } from '../lib/index.js'
+import type { AuthEvent, AuthRefusal } from '../lib/index.js'
+import { bearer, buildApp, interceptStore, login, refresh } from './helpers.js'
+
+function listen (t: Test, name: string): unknown[] {
+  const messages: unknown[] = []
+  const listener = (message: unknown): void => { messages.push(message) }
+  diagnosticsChannel.subscribe(name, listener)
+  t.teardown(() => { diagnosticsChannel.unsubscribe(name, listener) })
+  return messages
+}
+
+t.test('the channel names are the documented ones', async t => {
+  t.same(diagnosticsChannels, { event: 'fastify-jwt-auth:event', refusal: 'fastify-jwt-auth:refusal' })
+})
+
+t.test('security events are published on fastify-jwt-auth:event, as onEvent receives them', async t => {
+  const viaOnEvent: AuthEvent[] = []
+  const app = await buildApp({ refreshToken: { reuseGrace: 0 }, onEvent: event => { viaOnEvent.push(event) } })
+  t.teardown(() => app.close())
+  await login(app, { sub: 'before' }) // nobody listens yet: nothing to publish
+  const published = listen(t, diagnosticsChannels.event) as AuthEvent[]
+
+  const first = await login(app)
+  const second = await login(app)
+  const rotated = await refresh(app, first.refresh_token)
+  await refresh(app, first.refresh_token) // reuse: the session is revoked
+  await app.inject({ method: 'POST', url: '/auth/revoke', payload: { token: second.access_token } })
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: second.refresh_token } })
+  await app.jwtAuth.revokeUser('alice')
+
+  t.same(published.map(event => [event.type, event.reason]), [
+    ['issued', undefined],
+    ['issued', undefined],
+    ['refreshed', undefined],
+    ['reuse-detected', undefined],
+    ['token-revoked', undefined],
+    ['session-revoked', 'logout'],
+    ['user-revoked', undefined]
+  ])
+  t.same(published, viaOnEvent.slice(1), 'the very events onEvent received after the subscription')
+  const text = JSON.stringify(published)
+  for (const token of [first.access_token, first.refresh_token, second.access_token, second.refresh_token, rotated.json().refresh_token]) {
+    t.notOk(text.includes(token), 'no token in any event')
+  }
+})
+
+t.test('refused requests are published on fastify-jwt-auth:refusal with code, status, OAuth name and route', async t => {
+  let storeDown = false
+  const store = interceptStore(new MemoryStore(), async call => {
+    if (storeDown) throw new Error('store down')
+    return await call()
+  })
+  const app = await buildApp({ store, refreshToken: { reuseGrace: 0 } })
+  app.get('/admin', { preHandler: [app.authenticate, app.requireRoles('admin')] }, async () => 'hi')
+  t.teardown(() => app.close())
+  const refusals = listen(t, diagnosticsChannels.refusal) as AuthRefusal[]
+
+  const session = await login(app)
+  await app.inject({ url: '/me' })
+  await app.inject({ url: '/me', headers: bearer(`${session.access_token}x`) })
+  await app.inject({ url: '/admin', headers: bearer(session.access_token) })
+  await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: 'not-a-refresh-token' } })
+  const unsupported = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { 'content-type': 'application/xml' }, payload: '<x/>' })
+  t.equal(unsupported.statusCode, 415, "Fastify's own refusal, not the plugin's")
+  storeDown = true
+  const outage = await app.inject({ url: '/me', headers: bearer(session.access_token) })
+  t.equal(outage.statusCode, 503, 'a store outage is no refusal')
+  storeDown = false
+
+  t.same(refusals, [
+    { code: 'FST_JWT_AUTH_NO_TOKEN', statusCode: 401, method: 'GET', route: '/me' },
+    { code: 'FST_JWT_AUTH_TOKEN_INVALID', statusCode: 401, error: 'invalid_token', method: 'GET', route: '/me' },
+    { code: 'FST_JWT_AUTH_INSUFFICIENT_SCOPE', statusCode: 403, error: 'insufficient_scope', method: 'GET', route: '/admin' },
+    { code: 'FST_JWT_AUTH_INVALID_GRANT', statusCode: 400, error: 'invalid_grant', method: 'POST', route: '/auth/refresh' }
+  ])
+})
