@@ -10,8 +10,10 @@ import { createEmitter } from './context.js'
 import type { AuthContext } from './context.js'
 import { createRequireRoles, createRequireScopes } from './guards.js'
 import { issueTokens } from './issue.js'
+import { declareBearerSecurity } from './openapi.js'
 import { normaliseOptions } from './options.js'
 import type { Config } from './options.js'
+import { jwksRouteOptions } from './route-schemas.js'
 import { createRoutes } from './routes.js'
 import { accessTokenType, createAccessTokens } from './tokens/access.js'
 import type { AccessTokenPayload, IssueClaims, JwtAuthOptions, TokenResponse } from './types.js'
@@ -64,14 +66,16 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
     })
   }
   fastify.addHook('onError', retryAfterOnOutage)
+  // Routes guarded by app.authenticate declare the bearer scheme for @fastify/swagger.
+  fastify.addHook('onRoute', declareBearerSecurity(authenticate))
 
   if (config.routes !== null) {
-    await fastify.register(createRoutes(context, api, authenticate, verifyRequest), { prefix: config.routes.prefix })
+    await fastify.register(createRoutes(context, authenticate, verifyRequest), { prefix: config.routes.prefix })
     const jwksPath = config.routes.jwks
     if (jwksPath !== null) {
       const body = JSON.stringify({ keys: access.publicJwks })
       // Public keys only; caches may keep them for five minutes (a rotation adds keys ahead).
-      fastify.get(jwksPath, async (_request, reply) => {
+      fastify.get(jwksPath, jwksRouteOptions, async (_request, reply) => {
         return await reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(body)
       })
     }

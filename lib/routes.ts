@@ -3,7 +3,7 @@
 // Fastify's usual error body plus the RFC 6750 challenge.
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { RequestVerifier } from './authenticate.js'
-import { endSession } from './api.js'
+import { createApi, endSession } from './api.js'
 import { withChallenge } from './challenge.js'
 import { publishRefusal } from './diagnostics.js'
 import type { AuthContext } from './context.js'
@@ -18,28 +18,12 @@ import {
   oauthErrors
 } from './errors.js'
 import { refreshCookiePath, rotateRefreshToken } from './issue.js'
+import { builtInRouteSchemas, serializeAsIs } from './route-schemas.js'
+import type { BuiltInRoute } from './route-schemas.js'
 import { digestRefreshToken, parseRefreshToken } from './tokens/refresh.js'
 import type { CookieConfig } from './options.js'
 import type { Store } from './store/store.js'
 import type { AccessTokenPayload, AuthenticateHook, JwtAuthApi } from './types.js'
-
-const maxTokenLength = 4096
-const tokenString = { type: 'string', minLength: 1, maxLength: maxTokenLength }
-const refreshBody = {
-  type: 'object',
-  properties: { refresh_token: tokenString, grant_type: { type: 'string', maxLength: 64 } }
-}
-const revokeBody = {
-  type: 'object',
-  required: ['token'],
-  properties: { token: tokenString, token_type_hint: { type: 'string', maxLength: 64 } }
-}
-// A wildcard, not `:id`: session ids embed the sub and can outgrow Fastify's maxParamLength (100).
-const sessionParams = {
-  type: 'object',
-  required: ['*'],
-  properties: { '*': { type: 'string', minLength: 23, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$' } }
-}
 
 /** A POST with no body (the refresh cookie alone) validates as an empty object. */
 async function emptyBodyAsObject (request: FastifyRequest): Promise<void> {
@@ -49,7 +33,7 @@ async function emptyBodyAsObject (request: FastifyRequest): Promise<void> {
 interface RefreshBody { refresh_token?: string, grant_type?: string }
 interface RevokeBody { token: string, token_type_hint?: string }
 
-export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticate: AuthenticateHook, verifyRequest: RequestVerifier): FastifyPluginAsync {
+export function createRoutes (context: AuthContext, authenticate: AuthenticateHook, verifyRequest: RequestVerifier): FastifyPluginAsync {
   const { config } = context
   const cookies = config.cookies
   const routes = config.routes!
@@ -57,6 +41,11 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
   const cookiePath = refreshCookiePath(context)
   // Read by @fastify/rate-limit when the app registered it; inert otherwise.
   const limited = routes.rateLimit === null ? {} : { config: { rateLimit: routes.rateLimit } }
+
+  /** app.jwtAuth with the request's logger, so that a store failure is logged with the request id. */
+  function apiOf (request: FastifyRequest): JwtAuthApi {
+    return createApi(context, request.log)
+  }
 
   /** The refresh token of a request: from the body, else from the refresh cookie. */
   function presentedRefreshToken (request: FastifyRequest<{ Body: RefreshBody }>): string | undefined {
@@ -93,7 +82,14 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
     if (cookies !== null) clearTokenCookies(reply, cookies, cookiePath, config.fingerprint)
   }
 
+  /** Each route's schemas and their serializer; a 429 is documented only where @fastify/rate-limit runs. */
+  function describedRoutes (instance: FastifyInstance): (route: BuiltInRoute) => { schema: Record<string, unknown>, serializerCompiler: typeof serializeAsIs } {
+    const schemas = builtInRouteSchemas({ cookies, rateLimited: routes.rateLimit !== null && instance.hasDecorator('rateLimit') })
+    return route => ({ schema: schemas[route], serializerCompiler: serializeAsIs })
+  }
+
   async function tokenEndpoints (instance: FastifyInstance): Promise<void> {
+    const described = describedRoutes(instance)
     instance.addHook('preValidation', emptyBodyAsObject)
     // RFC 6749 and RFC 7009 clients send forms; JSON is accepted too.
     if (!instance.hasContentTypeParser('application/x-www-form-urlencoded')) {
@@ -120,7 +116,7 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
     })
 
     if (routes.refresh) {
-      instance.post<{ Body: RefreshBody }>('/refresh', { schema: { body: refreshBody }, ...limited }, async (request, reply) => {
+      instance.post<{ Body: RefreshBody }>('/refresh', { ...described('refresh'), ...limited }, async (request, reply) => {
         const grantType = request.body.grant_type
         if (grantType !== undefined && grantType !== 'refresh_token') throw new FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE()
         const token = presentedRefreshToken(request)
@@ -131,13 +127,13 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
 
     if (routes.revoke) {
       // RFC 7009: 200 whether or not the token was known or still valid.
-      instance.post<{ Body: RevokeBody }>('/revoke', { schema: { body: revokeBody }, ...limited }, async (request, reply) => {
+      instance.post<{ Body: RevokeBody }>('/revoke', { ...described('revoke'), ...limited }, async (request, reply) => {
         const { token } = request.body
         const refresh = parseRefreshToken(token)
         if (refresh !== null) {
           await endSession(context, store, request.log, refresh.sub, refresh.sessionId, 'revoke-endpoint', digestRefreshToken(token))
         } else {
-          await api.revokeToken(token)
+          await apiOf(request).revokeToken(token)
         }
         return reply.header('cache-control', 'no-store').send()
       })
@@ -145,12 +141,13 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
   }
 
   async function sessionRoutes (instance: FastifyInstance): Promise<void> {
+    const described = describedRoutes(instance)
     instance.addHook('preValidation', emptyBodyAsObject)
     if (routes.logout) {
       // Ends every session whose credential the request carries: the refresh token's (which
       // still works after the access token expired) and the access token's. Idempotent: an
       // unknown refresh token still clears the cookies.
-      instance.post<{ Body: RefreshBody }>('/logout', { schema: { body: refreshBody }, ...limited }, async (request, reply) => {
+      instance.post<{ Body: RefreshBody }>('/logout', { ...described('logout'), ...limited }, async (request, reply) => {
         let refreshToken: string | undefined
         try {
           refreshToken = presentedRefreshToken(request)
@@ -177,21 +174,21 @@ export function createRoutes (context: AuthContext, api: JwtAuthApi, authenticat
     }
 
     if (routes.logoutAll) {
-      instance.post('/logout-all', { preHandler: authenticate }, async (request, reply) => {
-        await api.revokeUser((request.user as AccessTokenPayload).sub)
+      instance.post('/logout-all', { preHandler: authenticate, ...described('logoutAll') }, async (request, reply) => {
+        await apiOf(request).revokeUser((request.user as AccessTokenPayload).sub)
         clearCookies(reply)
         return reply.code(204).send()
       })
     }
 
     if (routes.sessions) {
-      instance.get('/sessions', { preHandler: authenticate }, async (request) => {
+      instance.get('/sessions', { preHandler: authenticate, ...described('sessions') }, async (request) => {
         const user = request.user as AccessTokenPayload
-        const sessions = await api.listSessions(user.sub)
+        const sessions = await apiOf(request).listSessions(user.sub)
         return sessions.map(session => ({ ...session, current: session.id === user.sid }))
       })
 
-      instance.delete<{ Params: { '*': string } }>('/sessions/*', { preHandler: authenticate, schema: { params: sessionParams } }, async (request, reply) => {
+      instance.delete<{ Params: { '*': string } }>('/sessions/*', { preHandler: authenticate, ...described('deleteSession') }, async (request, reply) => {
         const user = request.user as AccessTokenPayload
         const id = request.params['*']
         // Only the caller's own sessions: another user's id is as unknown as a made-up one.

@@ -62,13 +62,13 @@ export function manualClock (start = Date.now()): { now: () => number, advance: 
   return { now: () => time, advance: (ms: number) => { time += ms } }
 }
 
-/** Wraps every store method: `around` sees the call and decides what happens. */
-export function interceptStore (store: Store, around: (call: () => Promise<unknown>, args: unknown[]) => Promise<unknown>): Store {
+/** Wraps every store method: `around` sees the call (its arguments, the method's name) and decides what happens. */
+export function interceptStore (store: Store, around: (call: () => Promise<unknown>, args: unknown[], method: string) => Promise<unknown>): Store {
   return new Proxy(store, {
     get (target, property) {
       const value = Reflect.get(target, property, target)
       if (typeof value !== 'function') return value
-      return async (...args: unknown[]) => await around(async () => await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args), args)
+      return async (...args: unknown[]) => await around(async () => await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args), args, String(property))
     }
   })
 }

@@ -54,3 +54,42 @@ t.test('no token, refresh token, cookie value or secret in any log line', async 
     t.equal(leaked, undefined, `no log line holds ${value.slice(0, 6)}…`)
   }
 })
+
+t.test('a failed store call is logged at error with the operation, the message and the request id, never a token', async t => {
+  const lines: Array<Record<string, unknown>> = []
+  let failing: string | null = null
+  const store = interceptStore(new MemoryStore(), async (call, _args, method) => {
+    if (method === failing) throw new Error(`connection lost during ${method}`)
+    return await call()
+  })
+  const app = await buildApp({ store }, {
+    requestIdHeader: 'x-request-id',
+    logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } }
+  })
+  t.teardown(() => app.close())
+  const session = (await app.inject({ method: 'POST', url: '/login' })).json()
+  const spare = (await app.inject({ method: 'POST', url: '/login' })).json()
+  const tokens = [session.access_token, session.refresh_token, spare.access_token, spare.refresh_token] as string[]
+
+  const cases: Array<[string, { method?: 'GET' | 'POST' | 'DELETE', url: string, payload?: object, headers?: Record<string, string> }]> = [
+    ['isRevoked', { url: '/me', headers: bearer(session.access_token) }],
+    ['createSession', { method: 'POST', url: '/login' }],
+    ['rotateRefreshToken', { method: 'POST', url: '/auth/refresh', payload: { refresh_token: spare.refresh_token } }],
+    ['revokeSession', { method: 'POST', url: '/auth/logout', payload: { refresh_token: spare.refresh_token } }],
+    ['revokeToken', { method: 'POST', url: '/auth/revoke', payload: { token: spare.access_token } }],
+    ['revokeUser', { method: 'POST', url: '/auth/logout-all', headers: bearer(session.access_token) }],
+    ['listSessions', { url: '/auth/sessions', headers: bearer(session.access_token) }]
+  ]
+  for (const [operation, request] of cases) {
+    failing = operation
+    const requestId = `case-${operation}`
+    const response = await app.inject({ ...request, headers: { ...request.headers, 'x-request-id': requestId } })
+    failing = null
+    t.equal(response.statusCode, 503, `${operation}: 503`)
+    const logged = lines.filter(line => line.msg === 'fastify-jwt-auth store call failed' && line.storeOperation === operation)
+    t.equal(logged.length, 1, `${operation}: logged once`)
+    t.match(logged[0], { level: 50, reqId: requestId, storeOperation: operation, error: `connection lost during ${operation}` }, `${operation}: with its context`)
+  }
+  const text = JSON.stringify(lines)
+  for (const token of tokens) t.notOk(text.includes(token), 'no token in the log')
+})
