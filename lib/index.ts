@@ -3,14 +3,14 @@
 /// <reference types="@fastify/jwt" preserve="true" />
 import fp from 'fastify-plugin'
 import { jwtAuthPlugin } from './plugin.js'
-import type { AuthenticateHook, GuardFactory, IssueTokens, JwtAuthApi, AccessTokenPayload } from './types.js'
+import type { AuthenticateHook, GuardFactory, IssueTokens, JwtAuthApi, AccessTokenPayload, RoleGuardFactory } from './types.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: verifies the access token (Bearer header or cookie) and sets request.user. */
     authenticate: AuthenticateHook
     /** preHandler factory: the user needs at least one of the roles. */
-    requireRoles: GuardFactory
+    requireRoles: RoleGuardFactory
     /** preHandler factory: the user needs every one of the scopes. */
     requireScopes: GuardFactory
     jwtAuth: JwtAuthApi

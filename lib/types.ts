@@ -8,16 +8,30 @@ import type { HmacAlgorithm, KeyOptions } from './tokens/keys.js'
 /**
  * The app's own claims. Augment it to type `reply.issueTokens()` and `request.user`:
  * `declare module 'fastify-jwt-auth' { interface FastifyJwtAuthClaims { tenant: string } }`
+ * `roles` and `scope` are there without it; declare them to narrow them, e.g.
+ * `roles: Array<'admin' | 'user'>`, and `app.requireRoles()` accepts only those roles.
  */
-export interface FastifyJwtAuthClaims {
+export interface FastifyJwtAuthClaims {}
+
+/** `roles` and `scope` as the guards read them, unless the app declares them itself. */
+export interface GuardClaims {
   /** Checked by `app.requireRoles()`. */
   roles?: string[]
   /** Space-delimited scopes (RFC 8693 §4.2), checked by `app.requireScopes()`. */
   scope?: string
 }
 
+/** The app's claims: the declared ones, and `roles` and `scope` unless declared. */
+export type AppClaims = FastifyJwtAuthClaims & Omit<GuardClaims, keyof FastifyJwtAuthClaims>
+
+/** A role name `app.requireRoles()` takes: any string, or one of the declared `roles`. */
+export type Role = AppClaims extends { roles?: ReadonlyArray<infer R extends string> } ? R : never
+
 /** What `reply.issueTokens()` takes: the subject and the app's claims. */
-export type IssueClaims = FastifyJwtAuthClaims & { sub: string }
+export type IssueClaims = AppClaims & { sub: string }
+
+/** Claims the plugin sets itself; `reply.issueTokens()` refuses them. */
+export type ReservedClaim = 'iss' | 'aud' | 'iat' | 'exp' | 'nbf' | 'jti' | 'sid' | 'fgp' | 'csrf'
 
 /** The claims every access token carries (RFC 9068 §2.2). */
 export interface RegisteredClaims {
@@ -36,7 +50,7 @@ export interface RegisteredClaims {
 }
 
 /** A verified access token's payload: `request.user`. */
-export type AccessTokenPayload = RegisteredClaims & FastifyJwtAuthClaims
+export type AccessTokenPayload = RegisteredClaims & AppClaims
 
 /** RFC 6749 §5.1 token response. */
 export interface TokenResponse {
@@ -182,7 +196,8 @@ export interface CommonOptions {
 
 export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 export type GuardFactory = (...required: string[]) => AuthenticateHook
-export type IssueTokens = (claims: IssueClaims) => Promise<TokenResponse>
+export type RoleGuardFactory = (...roles: Role[]) => AuthenticateHook
+export type IssueTokens = (claims: IssueClaims & { [name in ReservedClaim]?: never }) => Promise<TokenResponse>
 
 export type { AsymmetricAlgorithm, HmacAlgorithm, KeyInput, KeyOptions } from './tokens/keys.js'
 

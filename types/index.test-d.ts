@@ -1,15 +1,18 @@
 // Type tests for what users write, against the built package (CommonJS resolution).
 // Run by `npm test` through `tsc -p types`; a failing expectation is a compile error.
 import Fastify from 'fastify'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { JsonWebKey } from 'node:crypto'
 import jwtAuth, { MemoryStore, jwtAuth as named } from 'fastify-jwt-auth'
 import type {
   AccessTokenPayload,
   AuthEvent,
+  AuthEventType,
+  AuthenticateHook,
   CreateSessionInput,
   CreateSessionResult,
   JwtAuthOptions,
+  Role,
   RotateInput,
   RotateResult,
   SessionInfo,
@@ -19,12 +22,15 @@ import type {
 import { expectTrue, expectType } from './expect.js'
 import type { Equal } from './expect.js'
 
-// The app declares its own claims once.
+// The app declares its own claims once, here with its own role names (types/esm.test-d.mts
+// keeps the default string roles).
 declare module 'fastify-jwt-auth' {
   interface FastifyJwtAuthClaims {
     tenant: string
+    roles?: Array<'admin' | 'user'>
   }
 }
+expectTrue<Equal<Role, 'admin' | 'user'>>()
 
 const app = Fastify()
 void app.register(jwtAuth, {
@@ -69,9 +75,26 @@ app.post('/login', async (request, reply) => {
   await reply.issueTokens({ sub: 'alice' })
   // @ts-expect-error roles are strings
   await reply.issueTokens({ sub: 'alice', tenant: 'acme', roles: [1] })
+  // @ts-expect-error roles are the declared ones
+  await reply.issueTokens({ sub: 'alice', tenant: 'acme', roles: ['root'] })
+  // @ts-expect-error tenant is a string
+  await reply.issueTokens({ sub: 'alice', tenant: 42 })
   // @ts-expect-error sub is required
   await reply.issueTokens({ tenant: 'acme' })
+  // @ts-expect-error undeclared claims are refused
+  await reply.issueTokens({ sub: 'alice', tenant: 'acme', hairColor: 'red' })
   return { message: 'Logged in!', ...body }
+})
+
+// Claims the plugin sets are refused, also in an object built elsewhere (no excess-property check).
+app.post('/switch-device', { preHandler: app.authenticate }, async (request, reply) => {
+  const row = { sub: 'alice', tenant: 'acme', exp: 1_900_000_000 }
+  // @ts-expect-error exp is set by the plugin
+  await reply.issueTokens(row)
+  // @ts-expect-error a verified payload carries iss, exp, jti, sid...: pick the app's claims from it
+  await reply.issueTokens(request.user)
+  const { sub, tenant, roles } = request.user
+  return await reply.issueTokens(roles === undefined ? { sub, tenant } : { sub, tenant, roles })
 })
 
 app.get('/profiles', { preHandler: app.authenticate }, async (request) => {
@@ -79,14 +102,39 @@ app.get('/profiles', { preHandler: app.authenticate }, async (request) => {
   expectType<string>(request.user.sub)
   expectType<string>(request.user.sid)
   expectType<string>(request.user.tenant)
-  expectType<string[] | undefined>(request.user.roles)
+  expectTrue<Equal<typeof request.user.roles, Array<'admin' | 'user'> | undefined>>()
+  expectType<string | undefined>(request.user.scope)
   expectType<number>(request.user.exp)
   // @ts-expect-error undeclared claims are not there
   void request.user.hairColor
   return request.user
 })
 
+// request.user keeps its type in routes of encapsulated child plugins, with route generics, and
+// after app.authenticate as an onRequest hook.
+const accounts: FastifyPluginAsync<{ realm: string }> = async child => {
+  child.addHook('onRequest', child.authenticate)
+  child.get<{ Params: { id: string } }>('/:id', async request => {
+    expectTrue<Equal<typeof request.user, AccessTokenPayload>>()
+    return { id: request.params.id, tenant: request.user.tenant }
+  })
+  await child.register(async grandchild => {
+    grandchild.get('/deep', { preHandler: grandchild.requireRoles('admin') }, async request => request.user.tenant)
+  })
+}
+void app.register(accounts, { prefix: '/accounts', realm: 'accounts' })
+
+// Guards: at least one of the declared roles; scopes are any strings.
 app.get('/admin', { preHandler: [app.authenticate, app.requireRoles('admin'), app.requireScopes('a', 'b')] }, async () => 'ok')
+app.get('/staff', { preHandler: [app.authenticate, app.requireRoles('admin', 'user')] }, async () => 'ok')
+expectType<AuthenticateHook>(app.requireRoles('user'))
+expectType<AuthenticateHook>(app.requireScopes('reports:read'))
+// @ts-expect-error 'root' is not a declared role
+app.requireRoles('root')
+// @ts-expect-error roles are strings
+app.requireRoles(['admin'])
+// @ts-expect-error scopes are strings (space-delimited in the claim, one per argument here)
+app.requireScopes(1)
 
 async function api (): Promise<void> {
   expectTrue<Equal<Awaited<ReturnType<typeof app.jwtAuth.listSessions>>, SessionInfo[]>>()
@@ -95,8 +143,41 @@ async function api (): Promise<void> {
   expectType<boolean>(await app.jwtAuth.revokeToken('token'))
   expectType<AccessTokenPayload>(await app.jwtAuth.verifyAccessToken('token'))
   expectType<Store | null>(app.jwtAuth.store)
+  // @ts-expect-error the store is read-only
+  app.jwtAuth.store = null
+  // @ts-expect-error session ids are strings
+  await app.jwtAuth.revokeSession(42)
+  // @ts-expect-error verifyAccessToken takes the token string
+  await app.jwtAuth.verifyAccessToken({ sub: 'alice' })
+  // @ts-expect-error a payload without exp does not say how long to keep the denylist entry
+  await app.jwtAuth.revokeToken({ sub: 'alice', jti: 'j' })
 }
 void api
+
+// Revoking the request's own token with the verified payload.
+app.post('/logout-here', { preHandler: app.authenticate }, async request => {
+  expectType<boolean>(await app.jwtAuth.revokeToken(request.user))
+  expectType<boolean>(await app.jwtAuth.revokeSession(request.user.sid))
+})
+
+// Events: the handler's argument is typed.
+void app.register(jwtAuth, {
+  secret: 'x'.repeat(32),
+  onEvent (event) {
+    expectTrue<Equal<typeof event, AuthEvent>>()
+    expectTrue<Equal<AuthEventType, 'issued' | 'refreshed' | 'reuse-detected' | 'token-revoked' | 'session-revoked' | 'user-revoked'>>()
+    expectType<string>(event.sub)
+    expectType<number>(event.time)
+    expectType<string | undefined>(event.sessionId)
+    expectType<string | undefined>(event.reason)
+    // @ts-expect-error no such event type
+    if (event.type === 'logged-in') return
+    // @ts-expect-error events carry no token material
+    void event.token
+  }
+})
+// @ts-expect-error onEvent takes one event
+void app.register(jwtAuth, { secret: 'x'.repeat(32), onEvent: (event: AuthEvent, extra: string) => { void event; void extra } })
 
 // The decorator types can be used to write wrappers.
 async function customAuth (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -119,3 +200,23 @@ class CustomStore implements Store {
 }
 const options: JwtAuthOptions = { secret: 'x'.repeat(32), store: new CustomStore() }
 void options
+
+// A store whose methods do not keep the contract does not type-check.
+class WrongStore implements Store {
+  async createSession (input: CreateSessionInput): Promise<CreateSessionResult> { return await new CustomStore().createSession(input) }
+  // @ts-expect-error rotation answers one of the four statuses
+  async rotateRefreshToken (): Promise<{ status: 'ok' }> { return { status: 'ok' } }
+  // @ts-expect-error isRevoked resolves to a boolean
+  async isRevoked (): Promise<string> { return 'no' }
+  async revokeToken (): Promise<void> {}
+  async revokeSession (): Promise<SessionInfo | null> { return null }
+  // @ts-expect-error revokeUser takes the sub string
+  async revokeUser (sub: number): Promise<number> { return sub }
+  async listSessions (): Promise<SessionInfo[]> { return [] }
+}
+void WrongStore
+// @ts-expect-error a store has every method of the interface
+class HalfStore implements Store { async isRevoked (): Promise<boolean> { return false } }
+void HalfStore
+// @ts-expect-error the store option takes a Store
+void app.register(jwtAuth, { secret: 'x'.repeat(32), store: { isRevoked: async () => false } })
