@@ -1,0 +1,196 @@
+// The package as users install it: `npm pack` (of the dist/ that `npm test` builds first), the
+// tarball installed into a fresh project in the temp folder, a strict TypeScript app with the
+// README's quick start compiled there and run as an ES module and as CommonJS,
+// @arethetypeswrong/cli on the tarball, and nothing in the tarball beyond what users need.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+const execFileAsync = promisify(execFile)
+const root = join(__dirname, '..')
+
+// An enclosing `npm test` passes npm's own variables (the package, the local prefix) and tap its
+// coverage loaders: none of them belong to the user's fresh project.
+const notInherited = /^(npm_(package_|lifecycle_).*|npm_config_(local_|global_)?prefix|NODE_OPTIONS|NODE_V8_COVERAGE|TAP.*|_TAPJS_.*)$/
+const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !notInherited.test(name)))
+
+async function run (file: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
+  const { stdout } = await execFileAsync(file, args, { cwd, env: { ...env, ...extraEnv }, maxBuffer: 32 * 1024 * 1024 })
+  return stdout
+}
+
+interface PackedFile { path: string }
+interface Packed { filename: string, files: PackedFile[] }
+
+const tmp = mkdtempSync(join(tmpdir(), 'fastify-jwt-auth-package-'))
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
+const project = join(tmp, 'project')
+let packed: Packed
+
+// One pack and one install, shared by every test below.
+t.before(async () => {
+  const json = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], root)
+  packed = (JSON.parse(json) as Packed[])[0] as Packed
+  mkdirSync(join(project, 'src'), { recursive: true })
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'quick-start', version: '1.0.0', private: true }))
+  // The app's @types/node: the version this repository was checked with (so the npm cache has it).
+  const typesNode = (JSON.parse(readFileSync(join(root, 'node_modules/@types/node/package.json'), 'utf8')) as { version: string }).version
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
+    join(tmp, packed.filename), `@types/node@${typesNode}`], project)
+})
+
+t.test('the tarball holds dist/, README.md, LICENSE and package.json, nothing else', async t => {
+  const paths = packed.files.map(file => file.path)
+  t.same(paths.filter(path => !/^(dist\/.+|README\.md|LICENSE|package\.json)$/.test(path)), [])
+  for (const entry of ['cjs', 'esm']) {
+    t.ok(paths.includes(`dist/${entry}/index.js`), `dist/${entry}/index.js`)
+    t.ok(paths.includes(`dist/${entry}/index.d.ts`), `dist/${entry}/index.d.ts`)
+    t.ok(paths.includes(`dist/${entry}/package.json`), `dist/${entry}/package.json marks the module type`)
+  }
+  t.ok(paths.includes('README.md') && paths.includes('LICENSE') && paths.includes('package.json'))
+  t.notOk(paths.some(path => path.endsWith('.map') || path.endsWith('.tsbuildinfo')), 'no source maps or build info')
+})
+
+t.test('@arethetypeswrong/cli finds no problem in the tarball', async t => {
+  const attw = join(root, 'node_modules/.bin/attw')
+  let exitCode = 0
+  const output = await run(attw, [join(tmp, packed.filename), '--profile', 'strict', '--format', 'json'], project)
+    .catch((error: { code?: number, stdout?: string }) => { exitCode = error.code ?? -1; return String(error.stdout) })
+  t.equal(exitCode, 0, 'attw exits with 0')
+  const { analysis } = JSON.parse(output) as { analysis: { problems: unknown[], entrypoints: Record<string, unknown> } }
+  t.same(analysis.problems, [])
+  t.same(Object.keys(analysis.entrypoints), ['.', './package.json'])
+})
+
+// The README's quick start with typed claims, as a user's strict TypeScript app. `load` imports
+// the plugin and says which file the runtime resolved the package to.
+const quickStart = (load: string): string => `${load}
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { TokenResponse } from 'fastify-jwt-auth'
+
+type Role = 'admin' | 'user'
+declare module 'fastify-jwt-auth' {
+  interface FastifyJwtAuthClaims {
+    tenant: string
+    roles: Role[]
+  }
+}
+
+async function checkCredentials (body: unknown): Promise<{ id: string, roles: Role[] }> {
+  const { username } = body as { username: string }
+  return { id: username, roles: ['user'] }
+}
+
+async function main (): Promise<void> {
+  const app = Fastify()
+  await app.register(jwtAuth, {
+    secret: process.env.JWT_SECRET!,
+    issuer: 'https://api.example.com',
+    audience: 'api'
+  })
+  app.post('/login', async (request, reply) => {
+    const user = await checkCredentials(request.body)
+    return reply.issueTokens({ sub: user.id, roles: user.roles, tenant: 'acme' })
+  })
+  app.get('/profiles', { preHandler: app.authenticate }, async request => {
+    const { sub, tenant, roles }: { sub: string, tenant: string, roles: Role[] } = request.user
+    return { sub, tenant, roles }
+  })
+  app.get('/admin', { preHandler: [app.authenticate, app.requireRoles('admin')] }, async () => 'hi')
+
+  // What the declared claims refuse, checked by the compiler (never called).
+  function refused (request: FastifyRequest, reply: FastifyReply): void {
+    // @ts-expect-error tenant is declared, so it is required
+    void reply.issueTokens({ sub: 'alice', roles: ['user'] })
+    // @ts-expect-error 'root' is not one of the declared roles
+    void reply.issueTokens({ sub: 'alice', roles: ['root'], tenant: 'acme' })
+    // @ts-expect-error 'root' is not one of the declared roles
+    void app.requireRoles('root')
+    // @ts-expect-error undeclared claims are not there
+    void request.user.hairColor
+  }
+  void refused
+
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const post = (url: string, body: object) => fetch(base + url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const login = await post('/login', { username: 'alice' })
+  const tokens = await login.json() as TokenResponse
+  const headers = { authorization: \`\${tokens.token_type} \${tokens.access_token}\` }
+  const profile = await fetch(base + '/profiles', { headers })
+  const admin = await fetch(base + '/admin', { headers })
+  const refreshed = await post('/auth/refresh', { refresh_token: tokens.refresh_token })
+  console.log(JSON.stringify({
+    loaded,
+    login: login.status,
+    profile: { status: profile.status, body: await profile.json() },
+    admin: admin.status,
+    refresh: refreshed.status
+  }))
+  await app.close()
+}
+void main()
+`
+
+const esm = quickStart(`import Fastify from 'fastify'
+import jwtAuth from 'fastify-jwt-auth'
+const loaded = import.meta.resolve('fastify-jwt-auth')`)
+
+const commonjs = quickStart(`import Fastify = require('fastify')
+import fastifyJwtAuth = require('fastify-jwt-auth')
+const { jwtAuth } = fastifyJwtAuth
+const loaded = require.resolve('fastify-jwt-auth')`)
+
+// What `tsc --init` of TypeScript 5.9 turns on, and skipLibCheck off: the package's own
+// declarations are checked too.
+const compilerOptions = {
+  strict: true,
+  skipLibCheck: false,
+  module: 'nodenext',
+  target: 'es2022',
+  types: ['node'],
+  verbatimModuleSyntax: true,
+  isolatedModules: true,
+  exactOptionalPropertyTypes: true,
+  noUncheckedIndexedAccess: true,
+  noUnusedLocals: true,
+  rootDir: 'src',
+  outDir: 'out'
+}
+
+const expected = (build: string) => ({
+  loaded: new RegExp(`node_modules/fastify-jwt-auth/dist/${build}/index\\.js$`),
+  login: 200,
+  profile: { status: 200, body: { sub: 'alice', tenant: 'acme', roles: ['user'] } },
+  admin: 403,
+  refresh: 200
+})
+const secret = { JWT_SECRET: 'Qm7xT2vL9pK4wR8nZ3cY6bH1jF5dS0gA' }
+const runApp = async (file: string): Promise<{ loaded: string }> =>
+  JSON.parse(await run(process.execPath, [file], project, secret)) as { loaded: string }
+
+// One program for both files (each is checked in its own module mode): tsc with the library
+// checks on is the slow step.
+t.test('a strict TypeScript app with typed claims compiles against the installed package', async t => {
+  writeFileSync(join(project, 'src/app.mts'), esm)
+  writeFileSync(join(project, 'src/app.cts'), commonjs)
+  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['src/app.mts', 'src/app.cts'] }))
+  const tsc = join(root, 'node_modules/typescript/bin/tsc')
+  const failure = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], project)
+    .then(() => '', (error: { stdout?: string }) => String(error.stdout))
+  t.equal(failure, '', 'no type error')
+  t.match(readFileSync(join(project, 'out/app.cjs'), 'utf8'), 'const fastifyJwtAuth = require("fastify-jwt-auth");')
+  t.match(readFileSync(join(project, 'out/app.mjs'), 'utf8'), "import jwtAuth from 'fastify-jwt-auth';")
+})
+
+t.test('the app runs as an ES module: login, then a Bearer request', async t => {
+  const result = await runApp('out/app.mjs')
+  t.match(result, expected('esm'))
+  t.match(result.loaded, /^file:/)
+})
+
+t.test('the app runs as CommonJS through require(): login, then a Bearer request', async t => {
+  t.match(await runApp('out/app.cjs'), expected('cjs'))
+})
