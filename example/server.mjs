@@ -1,6 +1,7 @@
 // The article's app ("Understanding and Creating JWTs"), done with fastify-jwt-auth:
 // POST /login sets the JWT cookies and returns the tokens, GET /profiles reads the user with
 // the cookie or a Bearer header, and refresh tokens rotate through the built-in /auth routes.
+// The API is documented at /docs (@fastify/swagger-ui), its OpenAPI document at /docs/json.
 //
 //   npm run build && JWT_SECRET=$(node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))") node example/server.mjs
 //
@@ -18,7 +19,9 @@ import { pathToFileURL } from 'node:url'
 import createError from '@fastify/error'
 import Fastify from 'fastify'
 import rateLimit from '@fastify/rate-limit'
-import jwtAuth, { RedisStore } from 'fastify-jwt-auth'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import jwtAuth, { RedisStore, openapiSecuritySchemes } from 'fastify-jwt-auth'
 
 const UnknownUserError = createError('EXAMPLE_UNKNOWN_USER', 'Unknown user', 401)
 
@@ -31,6 +34,8 @@ const users = new Map([
 ])
 
 const loginSchema = {
+  tags: ['example'],
+  summary: 'Log in as one of the example users (no password, as in the article)',
   body: {
     type: 'object',
     required: ['username'],
@@ -68,6 +73,16 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
     app.log.info('using the Redis store from REDIS_URL') // the URL may hold a password: not logged
   }
 
+  // Registered before jwtAuth, so that the plugin's routes are documented too; the plugin's
+  // routes guarded by app.authenticate refer to the bearerAuth scheme given here.
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'fastify-jwt-auth example', version: '1.0.0' },
+      components: { securitySchemes: { ...openapiSecuritySchemes } }
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
   // Registered before jwtAuth so that its token endpoints get their limit (20 a minute per
   // client); global: false limits only the routes that ask, like /login below.
   await app.register(rateLimit, { global: false })
@@ -92,29 +107,22 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
     return { message: 'Logged in!', ...tokens }
   })
 
-  app.get('/profiles', { preHandler: app.authenticate }, async (request) => {
+  app.get('/profiles', { preHandler: app.authenticate, schema: { tags: ['example'], summary: "The caller's profile" } }, async (request) => {
     const username = request.user.sub
     const user = users.get(username)
     return { username, hairColor: user?.hairColor ?? null }
   })
 
-  app.get('/admin', { preHandler: [app.authenticate, app.requireRoles('admin')] }, async (request) => {
+  app.get('/admin', { preHandler: [app.authenticate, app.requireRoles('admin')], schema: { tags: ['example'], summary: 'Admins only' } }, async (request) => {
     return { message: 'Welcome, admin', username: request.user.sub }
   })
 
   return app
 }
 
-const runDirectly = process.argv[1] !== undefined &&
-  import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href
-
-if (runDirectly) {
-  const app = await buildApp({ logger: true })
-  const address = await app.listen({
-    port: Number(process.env.PORT ?? 3000),
-    host: process.env.HOST ?? '127.0.0.1'
-  })
-  app.log.info(`Example app at ${address}: POST ${address}/login with {"username":"alice"}, then GET ${address}/profiles`)
+/** Listens on PORT and HOST (default 127.0.0.1:3000) and closes the app on SIGINT or SIGTERM. */
+export async function serve (app, env = process.env) {
+  const address = await app.listen({ port: Number(env.PORT ?? 3000), host: env.HOST ?? '127.0.0.1' })
   for (const signal of ['SIGINT', 'SIGTERM']) {
     process.once(signal, () => {
       app.log.info(`${signal} received, closing`)
@@ -124,4 +132,14 @@ if (runDirectly) {
       })
     })
   }
+  return address
+}
+
+const runDirectly = process.argv[1] !== undefined &&
+  import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href
+
+if (runDirectly) {
+  const app = await buildApp({ logger: true })
+  const address = await serve(app)
+  app.log.info(`Example app at ${address}: POST ${address}/login with {"username":"alice"}, then GET ${address}/profiles; API docs at ${address}/docs`)
 }

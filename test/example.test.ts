@@ -162,6 +162,28 @@ t.test('the example app over HTTP', async t => {
     }
   })
 
+  t.test('the API docs: the swagger-ui page at /docs and the OpenAPI document at /docs/json', async t => {
+    const page = await fetch(`${baseUrl}/docs`)
+    t.equal(page.status, 200)
+    t.match(page.headers.get('content-type'), /^text\/html/)
+    t.match(await page.text(), /swagger-ui/i, 'the swagger-ui page')
+
+    const docs = await call(baseUrl, '/docs/json')
+    t.equal(docs.status, 200)
+    const document = docs.body as {
+      paths: Record<string, Record<string, { security?: unknown, responses: Record<string, unknown> }>>
+      components: { securitySchemes: Record<string, { type: string, scheme: string }> }
+    }
+    t.match(document.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer' }, 'the bearer scheme')
+    t.same(document.paths['/profiles']?.get?.security, [{ bearerAuth: [] }], '/profiles needs a bearer token')
+    t.same(document.paths['/admin']?.get?.security, [{ bearerAuth: [] }])
+    t.equal(document.paths['/login']?.post?.security, undefined, '/login needs none')
+    for (const [path, method] of [['/auth/refresh', 'post'], ['/auth/revoke', 'post'], ['/auth/logout', 'post'], ['/auth/logout-all', 'post'], ['/auth/sessions', 'get'], ['/auth/sessions/{*}', 'delete']]) {
+      t.ok(document.paths[path as string]?.[method as string]?.responses['503'], `${method?.toUpperCase()} ${path} with its errors`)
+    }
+    t.ok(document.paths['/auth/refresh']?.post?.responses['429'], 'the example limits the token endpoints')
+  })
+
   t.test('the Postman collection passes under newman', async t => {
     const collection = JSON.parse(readFileSync(collectionPath, 'utf8')) as {
       variable: Array<{ key: string, value: string }>
