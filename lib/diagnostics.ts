@@ -21,8 +21,8 @@ export interface AuthRefusal {
   /** The RFC 6750 / RFC 6749 error name, when the code has one ('invalid_token', ...). */
   error?: string
   method: string
-  /** The route pattern (e.g. '/auth/sessions/*'), not the URL. */
-  route: string
+  /** The route pattern (e.g. '/auth/sessions/*'), not the URL; undefined in a not-found handler. */
+  route: string | undefined
 }
 
 const eventChannel = diagnosticsChannel.channel(diagnosticsChannels.event)
@@ -34,7 +34,7 @@ export function publishEvent (event: AuthEvent): void {
 
 export function publishRefusal (request: FastifyRequest, code: string, statusCode: number): void {
   if (!refusalChannel.hasSubscribers) return
-  const refusal: AuthRefusal = { code, statusCode, method: request.method, route: request.routeOptions.url as string }
+  const refusal: AuthRefusal = { code, statusCode, method: request.method, route: request.routeOptions.url }
   const error = oauthErrors[code]
   if (error !== undefined) refusal.error = error
   refusalChannel.publish(refusal)

@@ -4,7 +4,7 @@ import type { RouteOptions } from 'fastify'
 import type { AuthenticateHook } from './types.js'
 
 /** The name under which routes refer to the scheme in `security`. */
-export const securitySchemeName = 'bearerAuth'
+const securitySchemeName = 'bearerAuth'
 
 /**
  * The `components.securitySchemes` entry to give @fastify/swagger:
@@ -20,7 +20,7 @@ export const openapiSecuritySchemes = Object.freeze({
 } as const)
 
 /** `security` of a route that needs an access token. */
-export function bearerRequired (): Array<Record<string, string[]>> {
+function bearerRequired (): Array<Record<string, string[]>> {
   return [{ [securitySchemeName]: [] }]
 }
 
