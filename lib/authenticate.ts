@@ -1,5 +1,6 @@
 // The preHandler: extract -> verify -> revocation check -> request.user.
-// Everything it needs is built at registration; per request it awaits one store call.
+// Everything it needs is built at registration; per request it awaits one store call, or none
+// when the revocation replica clears the token.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { storeUnavailable, withChallenge } from './challenge.js'
 import type { AuthContext } from './context.js'
@@ -55,6 +56,7 @@ export async function verifyAccessToken (token: string, context: AuthContext, lo
 async function checkRevocation (payload: AccessTokenPayload, context: AuthContext, log: FastifyBaseLogger): Promise<AccessTokenPayload> {
   const store = context.config.store
   if (store === null) return payload // verify-only without the issuer's store: signature and claims only
+  if (context.replica?.clears(payload.sub) === true) return payload // no recent revocation for this user
   let revoked: boolean
   try {
     revoked = await store.isRevoked(payload.sub, payload.sid, payload.jti)

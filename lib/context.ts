@@ -2,12 +2,15 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { publishEvent } from './diagnostics.js'
 import type { Config } from './options.js'
+import type { RevocationReplica } from './replica.js'
 import type { AccessTokens } from './tokens/access.js'
 import type { AuthEvent } from './types.js'
 
 export interface AuthContext {
   readonly config: Readonly<Config>
   readonly access: AccessTokens
+  /** With `revocation.replica`: answers for most tokens without a store call. */
+  readonly replica: RevocationReplica | null
   /** Publishes a security event (log, diagnostics channel, onEvent); never throws. */
   emit (event: AuthEvent, log: FastifyBaseLogger): void
 }

@@ -68,8 +68,7 @@ function respond (context: AuthContext, reply: FastifyReply, session: SessionRec
     }
   }
   // Issuing is only decorated when there is a signing key.
-  const accessToken = (access.sign as NonNullable<typeof access.sign>)(claims, session.id)
-  const expiresIn = Math.floor(config.accessTtl / 1000)
+  const { token: accessToken, expiresIn } = (access.sign as NonNullable<typeof access.sign>)(claims, session.id, session.expiresAt)
   // RFC 6749 §5.1: token responses must not be cached.
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   if (cookies !== null) {

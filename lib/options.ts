@@ -63,6 +63,8 @@ export interface Config {
   maxSessionsPerUser: number
   /** Null in verify-only mode without a store: no revocation check then. */
   store: Store | null
+  /** The revocation replica's settings, or null when each request asks the store. */
+  replica: { maxStaleness: number } | null
   cookies: CookieConfig | null
   /** Name of the fingerprint cookie, or null when the defence is off. */
   fingerprint: string | null
@@ -104,6 +106,7 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
   }
 
   const verifyOnly = signingKey === null
+  const store = options.store === undefined ? (verifyOnly ? null : new MemoryStore()) : checkStore(options.store)
   const cookies = normaliseCookies(options.cookies)
   const routes = normaliseRoutes(options.routes, keys.some(key => key.publicJwk !== undefined))
   return Object.freeze({
@@ -120,13 +123,28 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     clockTolerance,
     maxSessionsPerUser,
     // A verify-only service checks revocation only against the issuer's shared store.
-    store: options.store === undefined ? (verifyOnly ? null : new MemoryStore()) : checkStore(options.store),
+    store,
+    replica: normaliseReplica(options.revocation, store),
     cookies,
     fingerprint: normaliseFingerprint(options.fingerprint, cookies),
     // Issuing routes need a signing key; a verify-only service keeps only the JWKS route.
     routes: routes === null || !verifyOnly ? routes : { ...routes, refresh: false, logout: false, logoutAll: false, sessions: false, revoke: false },
     onEvent: options.onEvent ?? null
   })
+}
+
+function normaliseReplica (revocation: JwtAuthOptions['revocation'], store: Store | null): Config['replica'] {
+  if (revocation === undefined) return null
+  if (revocation === null || typeof revocation !== 'object') throw new FST_JWT_AUTH_INVALID_OPTION('revocation', 'must be an object')
+  const maxStaleness = parseDuration(revocation.maxStaleness ?? '1s', 'revocation.maxStaleness')
+  if (revocation.replica !== undefined && typeof revocation.replica !== 'boolean') {
+    throw new FST_JWT_AUTH_INVALID_OPTION('revocation.replica', 'must be a boolean')
+  }
+  if (revocation.replica !== true) return null
+  if (typeof store?.openRevocationFeed !== 'function') {
+    throw new FST_JWT_AUTH_INVALID_OPTION('revocation.replica', 'needs a store with a revocation feed, such as RedisStore')
+  }
+  return { maxStaleness }
 }
 
 /** One of: `secret` (HMAC), `keys` (a ring; the first private key signs), `jwks.url` (verify-only). */

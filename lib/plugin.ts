@@ -12,7 +12,9 @@ import { createRequireRoles, createRequireScopes } from './guards.js'
 import { issueTokens } from './issue.js'
 import { declareBearerSecurity } from './openapi.js'
 import { normaliseOptions } from './options.js'
+import { RevocationReplica } from './replica.js'
 import type { Config } from './options.js'
+import type { Store } from './store/store.js'
 import { jwksRouteOptions } from './route-schemas.js'
 import { createRoutes } from './routes.js'
 import { accessTokenType, createAccessTokens } from './tokens/access.js'
@@ -39,6 +41,20 @@ function fastifyJwtOptions (config: Readonly<Config>): FastifyJWTOptions | null 
   } as FastifyJWTOptions
 }
 
+/** Tells the store the access lifetime and, with `revocation.replica`, starts the replica. */
+async function startReplica (config: Readonly<Config>, fastify: FastifyInstance): Promise<RevocationReplica | null> {
+  const store = config.store
+  // Notices must outlive every access token issued before them, clock tolerance included.
+  const watchFor = config.accessTtl + config.clockTolerance
+  store?.useAccessLifetime?.(watchFor)
+  if (config.replica === null) return null
+  const feed = (store as Required<Store>).openRevocationFeed()
+  const replica = new RevocationReplica(feed, { maxStaleness: config.replica.maxStaleness, watchFor }, fastify.log)
+  fastify.addHook('onClose', async () => { await replica.close() })
+  await replica.start()
+  return replica
+}
+
 export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthOptions): Promise<void> {
   const config = normaliseOptions(options)
   if (config.cookies !== null && !fastify.hasReplyDecorator('setCookie')) {
@@ -50,7 +66,8 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
 
   const access = createAccessTokens(config, fastify.log)
   await access.load()
-  const context: AuthContext = { config, access, emit: createEmitter(config) }
+  const replica = await startReplica(config, fastify)
+  const context: AuthContext = { config, access, replica, emit: createEmitter(config) }
   const verifyRequest = createRequestVerifier(context)
   const authenticate = createAuthenticate(context, verifyRequest)
   const api = createApi(context, fastify.log)

@@ -179,6 +179,13 @@ export interface CommonOptions {
   maxSessionsPerUser?: number
   /** Default: a new MemoryStore. On app close the plugin calls `store.close()`, which releases only what the store created itself. */
   store?: Store
+  /**
+   * Opt-in in-process revocation replica: with a store that has a revocation feed (RedisStore),
+   * each instance follows the feed and skips the per-request store call for users without a
+   * recent revocation. `maxStaleness` (default '1s'): how old the replica may be before every
+   * token is checked at the store again.
+   */
+  revocation?: { replica?: boolean, maxStaleness?: Duration }
   /** Default true. */
   cookies?: boolean | CookieOptions
   /** Built-in routes; false disables them all. */

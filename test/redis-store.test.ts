@@ -104,7 +104,14 @@ t.test('every key has a TTL no longer than what it guards, and no raw token is s
     t.ok(ttl > 0 && ttl <= month, `${key} expires (${ttl} ms)`)
     if (key.includes(':j:')) t.ok(ttl <= 15 * 60_000 + 5000, 'a denylist entry lives no longer than its access token')
     const type = await client.type(key)
-    const values = type === 'hash' ? Object.values(await client.hgetall(key)) : type === 'zset' ? await client.zrange(key, '0', '-1') : [await client.get(key) ?? '']
+    const values = type === 'hash'
+      ? Object.values(await client.hgetall(key))
+      : type === 'zset'
+        ? await client.zrange(key, '0', '-1')
+        : type === 'stream'
+          ? (await client.xrange(key, '-', '+')).flatMap(([id, fields]) => [id, ...fields])
+          : [await client.get(key) ?? '']
+    if (type === 'stream') t.ok(ttl <= 15 * 60_000 + 5000, 'revocation notices live no longer than an access token')
     const text = key + values.join(' ')
     t.notOk(secrets.some(secret => text.includes(secret)), `${key} holds no token`)
   }

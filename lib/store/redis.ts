@@ -9,12 +9,17 @@
 //   <prefix>{u:<sub64>}:ss             zset    the user's session ids in creation order;
 //                                              expires with the user's last session
 //   <prefix>{u:<sub64>}:j:<jti>        string  a denylisted access token; expires with it
+//   <prefix>{revocations}              stream  revocation notices (the sub) for replicas; each
+//                                              kept one access lifetime, the key expires with
+//                                              the last
 import { Redis } from 'ioredis'
 import type { Cluster, RedisOptions } from 'ioredis'
 import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
 import type {
   CreateSessionInput,
   CreateSessionResult,
+  RevocationBatch,
+  RevocationFeed,
   RotateInput,
   RotateResult,
   SessionInfo,
@@ -151,7 +156,16 @@ end
 return result
 `
 
+// KEYS: notices. ARGV: sub, retention. Appends a notice; drops those older than the retention.
+const noticeLua = `${redisNow}
+redis.call('XADD', KEYS[1], 'MINID', now - tonumber(ARGV[2]), '*', 'sub', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+`
+
+const noticeRetryDelay = 1000
+
 type Reply = Array<string | number | null>
+type StreamEntry = [id: string, fields: string[]]
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>
 interface ScriptClient {
   fastifyJwtAuthCreateSession: ScriptCall
@@ -160,6 +174,7 @@ interface ScriptClient {
   fastifyJwtAuthRevokeSession: ScriptCall
   fastifyJwtAuthRevokeUser: ScriptCall
   fastifyJwtAuthListSessions: ScriptCall
+  fastifyJwtAuthNotice: ScriptCall
 }
 
 export interface RedisStoreOptions {
@@ -188,6 +203,12 @@ export class RedisStore implements Store {
   readonly #prefix: string
   readonly #ownsClient: boolean
   readonly #timeout: number
+  readonly #noticesKey: string
+  /** How long notices are kept: the longest access lifetime a registration announced. */
+  #retention = 3_600_000
+  #retentionAnnounced = false
+  readonly #retries = new Set<NodeJS.Timeout>()
+  #closed = false
 
   constructor (options: RedisStoreOptions) {
     if (options === null || typeof options !== 'object' || (options.client === undefined) === (options.url === undefined)) {
@@ -202,6 +223,7 @@ export class RedisStore implements Store {
       throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore commandTimeout', 'must be a positive number of ms')
     }
     this.#prefix = prefix
+    this.#noticesKey = `${prefix}{revocations}`
     this.#timeout = timeout
     this.#ownsClient = options.client === undefined
     if (options.client === undefined) {
@@ -219,6 +241,7 @@ export class RedisStore implements Store {
     this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 2, lua: revokeSessionLua })
     this.client.defineCommand('fastifyJwtAuthRevokeUser', { numberOfKeys: 1, lua: revokeUserLua })
     this.client.defineCommand('fastifyJwtAuthListSessions', { numberOfKeys: 1, lua: listSessionsLua, readOnly: true })
+    this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 1, lua: noticeLua })
     this.#scripts = this.client as unknown as ScriptClient
   }
 
@@ -230,11 +253,13 @@ export class RedisStore implements Store {
       input.sessionId, input.refreshDigest, claims, input.lifetime, input.idleTimeout, input.maxSessions,
       input.userAgent ?? '', input.ip ?? '', `${user}:s:`
     )) as Reply
+    const evicted = reply.slice(2) as string[]
+    if (evicted.length > 0) this.#noticeAfter(input.sub)
     const now = Number(reply[0])
     const session: SessionRecord = withClient({
       id: input.sessionId, sub: input.sub, createdAt: now, lastUsedAt: now, expiresAt: Number(reply[1]), claims: input.claims
     }, input.userAgent ?? '', input.ip ?? '')
-    return { session, evicted: reply.slice(2) as string[] }
+    return { session, evicted }
   }
 
   async rotateRefreshToken (input: RotateInput): Promise<RotateResult> {
@@ -245,6 +270,7 @@ export class RedisStore implements Store {
       reuseHistory
     )) as Reply
     const status = reply[0] as string
+    if (status === 'reused') this.#noticeAfter(input.sub)
     if (status === 'invalid' || status === 'reused') return { status }
     const session: SessionRecord = withClient({
       id: input.sessionId,
@@ -264,16 +290,23 @@ export class RedisStore implements Store {
     return await this.#call(this.#scripts.fastifyJwtAuthIsRevoked(`${user}:s:${sessionId}`, `${user}:j:${jti}`)) === 1
   }
 
+  // Unconditional revocations post their notice first: a replica then asks the store about that
+  // user, so the revocation cannot take effect without its notice (at worst a notice without one).
+  // Conditional ones (reuse, eviction, logout with a refresh token) post it after they happened,
+  // so that no request can make notices for sessions it cannot end.
   async revokeToken (sub: string, jti: string, ttl: number): Promise<void> {
+    await this.#notice(sub)
     await this.#call(this.client.set(`${this.#userKey(sub)}:j:${jti}`, '1', 'PX', ttl))
   }
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
     const user = this.#userKey(sub)
+    if (refreshDigest === undefined) await this.#notice(sub)
     const reply = await this.#call(this.#scripts.fastifyJwtAuthRevokeSession(
       `${user}:s:${sessionId}`, `${user}:ss`, sessionId, refreshDigest ?? ''
     )) as Reply | null
     if (reply === null) return null
+    if (refreshDigest !== undefined) this.#noticeAfter(sub)
     return withClient({
       id: sessionId, sub, createdAt: Number(reply[0]), lastUsedAt: Number(reply[1]), expiresAt: Number(reply[2])
     }, reply[3] as string, reply[4] as string)
@@ -281,6 +314,7 @@ export class RedisStore implements Store {
 
   async revokeUser (sub: string): Promise<number> {
     const user = this.#userKey(sub)
+    await this.#notice(sub)
     return await this.#call(this.#scripts.fastifyJwtAuthRevokeUser(`${user}:ss`, `${user}:s:`)) as number
   }
 
@@ -300,8 +334,54 @@ export class RedisStore implements Store {
     return sessions
   }
 
+  useAccessLifetime (ms: number): void {
+    this.#retention = this.#retentionAnnounced ? Math.max(this.#retention, ms) : ms
+    this.#retentionAnnounced = true
+  }
+
+  /**
+   * Revocation notices for a replica, read from the notices stream on a connection of its own
+   * (reads block). A read that fails or hangs replaces that connection.
+   */
+  openRevocationFeed (): RevocationFeed {
+    const key = this.#noticesKey
+    const timeout = this.#timeout
+    const open = (): Redis | Cluster => {
+      // The client's own commandTimeout must not cut a blocking read short.
+      const reader = 'startupNodes' in this.client
+        ? this.client.duplicate(undefined, { redisOptions: { commandTimeout: undefined } })
+        : this.client.duplicate({ commandTimeout: undefined })
+      reader.on('error', () => {}) // failures surface as failed reads
+      return reader
+    }
+    let reader = open()
+    let closed = false
+    const load = async (): Promise<RevocationBatch> => batchOf(await reader.xrange(key, '-', '+') as StreamEntry[], '0-0')
+    const follow = async (cursor: string, waitMs: number): Promise<RevocationBatch> => {
+      const reply = await reader.xread('BLOCK', waitMs, 'STREAMS', key, cursor) as Array<[string, StreamEntry[]]> | null
+      return batchOf(reply?.[0]?.[1] ?? [], cursor)
+    }
+    return {
+      read: async (cursor, waitMs) => {
+        try {
+          return await withTimeout(cursor === null ? load() : follow(cursor, waitMs), waitMs + timeout)
+        } catch (error) {
+          reader.disconnect()
+          if (!closed) reader = open()
+          throw error
+        }
+      },
+      close: async () => {
+        closed = true
+        reader.disconnect()
+      }
+    }
+  }
+
   /** Closes the client only when the store created it (from `url`). */
   async close (): Promise<void> {
+    this.#closed = true
+    for (const timer of this.#retries) clearTimeout(timer)
     if (this.#ownsClient) this.client.disconnect()
   }
 
@@ -309,18 +389,50 @@ export class RedisStore implements Store {
     return `${this.#prefix}{u:${Buffer.from(sub, 'utf8').toString('base64url')}}`
   }
 
+  /** Tells replicas to ask the store about this user's tokens for one access lifetime. */
+  async #notice (sub: string): Promise<void> {
+    await this.#call(this.#scripts.fastifyJwtAuthNotice(this.#noticesKey, sub, this.#retention))
+  }
+
+  /**
+   * A notice for a revocation that already happened: the caller is not failed when it cannot be
+   * written, it is retried every second until it is (or until no token it covers can be alive).
+   */
+  #noticeAfter (sub: string, attempt = 0): void {
+    this.#notice(sub).catch(() => {
+      if (this.#closed || attempt * noticeRetryDelay >= this.#retention) return
+      const timer = setTimeout(() => {
+        this.#retries.delete(timer)
+        this.#noticeAfter(sub, attempt + 1)
+      }, noticeRetryDelay)
+      timer.unref()
+      this.#retries.add(timer)
+    })
+  }
+
   /** Bounds a call in time whatever the client's own settings, so a request never hangs. */
   async #call<T> (command: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`Redis did not answer within ${this.#timeout} ms`)) }, this.#timeout)
-    })
-    try {
-      return await Promise.race([command, timeout])
-    } finally {
-      clearTimeout(timer)
-    }
+    return await withTimeout(command, this.#timeout)
   }
+}
+
+async function withTimeout<T> (command: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(`Redis did not answer within ${ms} ms`)) }, ms)
+  })
+  try {
+    return await Promise.race([command, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The subs in stream entries (fields: 'sub', value), and the cursor after the last. */
+function batchOf (entries: StreamEntry[], cursor: string): RevocationBatch {
+  const subs: string[] = []
+  for (const [, fields] of entries) subs.push(fields[1] as string)
+  return { cursor: entries.at(-1)?.[0] ?? cursor, subs }
 }
 
 /** Adds the optional client details, which Redis stores as '' when absent. */

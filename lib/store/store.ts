@@ -85,6 +85,37 @@ export interface Store {
   listSessions (sub: string): Promise<SessionInfo[]>
   /** Called when the app closes: release what the store itself created (never a client passed in). */
   close? (): Promise<void>
+  /**
+   * Told once per registration how long the plugin's access tokens can live (lifetime plus clock
+   * tolerance, in ms): how long a store with a revocation feed must keep its notices.
+   */
+  useAccessLifetime? (ms: number): void
+  /**
+   * A store shared by several instances may offer a feed of revocation notices, which lets each
+   * instance keep a revocation replica (`revocation: { replica: true }`) instead of asking the
+   * store on every request. Every revocation (of a token, a session or a user, including reuse
+   * detection and eviction) must be noticed on the feed, before it takes effect where possible.
+   */
+  openRevocationFeed? (): RevocationFeed
+}
+
+/** What a revocation feed delivers: which users had something revoked. */
+export interface RevocationBatch {
+  /** Where the next read starts. */
+  cursor: string
+  /** The subs of the revocations read; a sub may repeat. */
+  subs: string[]
+}
+
+/** The reading side of a store's revocation notices; each replica opens its own. */
+export interface RevocationFeed {
+  /**
+   * Without a cursor: every notice the store still keeps (a full load). With one: the notices
+   * after it, waiting up to `waitMs` for the first. A read that resolves confirms that the
+   * replica has every notice written before the read was sent.
+   */
+  read (cursor: string | null, waitMs: number): Promise<RevocationBatch>
+  close (): Promise<void>
 }
 
 /**

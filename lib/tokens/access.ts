@@ -17,9 +17,18 @@ const requiredClaims = ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'sid']
 
 type Verify = (token: string) => AccessTokenPayload
 
+export interface SignedAccessToken {
+  token: string
+  /** Seconds until it expires. */
+  expiresIn: number
+}
+
 export interface AccessTokens {
-  /** Undefined in verify-only mode. */
-  readonly sign: ((claims: IssueClaims, sessionId: string) => string) | undefined
+  /**
+   * Undefined in verify-only mode. The token lives one access lifetime, but never past its
+   * session's end (`notAfter`, epoch ms): no token outlives the session it belongs to.
+   */
+  readonly sign: ((claims: IssueClaims, sessionId: string, notAfter: number) => SignedAccessToken) | undefined
   /** Resolves to the payload, or rejects with FST_JWT_AUTH_TOKEN_EXPIRED / _INVALID (or _JWKS_UNAVAILABLE). */
   verify (token: string): Promise<AccessTokenPayload>
   /** The public keys, for the JWKS route. */
@@ -109,14 +118,20 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
       ...(signing.kid === undefined ? {} : { kid: signing.kid }),
       iss: config.issuer,
       aud: config.audience,
-      expiresIn: config.accessTtl,
       header: { typ: accessTokenType }
     } as Parameters<typeof createSigner>[0] & { key: string | Buffer })
 
   return {
     sign: signer === undefined
       ? undefined
-      : (claims, sessionId) => signer({ ...claims, jti: randomUUID(), sid: sessionId }),
+      : (claims, sessionId, notAfter) => {
+          const now = Date.now()
+          const iat = Math.floor(now / 1000)
+          // (A store's garbage end, NaN included, falls back to the full lifetime.)
+          const end = notAfter < now + config.accessTtl ? notAfter : now + config.accessTtl
+          const exp = Math.floor(end / 1000)
+          return { token: signer({ ...claims, iat, exp, jti: randomUUID(), sid: sessionId }), expiresIn: Math.max(0, exp - iat) }
+        },
 
     async verify (token) {
       if (!canonicalSignature(token)) throw new FST_JWT_AUTH_TOKEN_INVALID()
