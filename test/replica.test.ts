@@ -8,17 +8,17 @@ import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MemoryStore, RedisStore } from '../lib/index.js'
-import type { JwtAuthOptions } from '../lib/index.js'
+import type { Duration, JwtAuthOptions } from '../lib/index.js'
 import { RevocationReplica } from '../lib/replica.js'
 import type { RevocationFeed } from '../lib/store/store.js'
 import { bearer, buildApp, decodePart, login, refresh, registrationError, secret } from './helpers.js'
 import { startCluster, startRedis } from './redis-harness.js'
 
 const maxStaleness = 300 // ms
-const staleness = '300ms'
+const staleness: Duration = '300ms'
 // Tests that assert "no store call" allow more staleness: on a loaded machine a slow feed read
 // would (rightly) send a request to the store.
-const relaxed = '2s'
+const relaxed: Duration = '2s'
 let prefixes = 0
 
 t.test('registration refuses a replica the store cannot feed, and bad settings', async t => {
@@ -50,7 +50,7 @@ t.test('no access token outlives its session', async t => {
 })
 
 /** Two instances of one service on one Redis: A without replica, B with one. */
-async function pair (t: Test, url: string, options: Partial<JwtAuthOptions> = {}, replicaStaleness = staleness): Promise<{ a: FastifyInstance, b: FastifyInstance, bClient: Redis }> {
+async function pair (t: Test, url: string, options: Partial<JwtAuthOptions> = {}, replicaStaleness: Duration = staleness): Promise<{ a: FastifyInstance, b: FastifyInstance, bClient: Redis }> {
   const prefix = `replica${++prefixes}:`
   const aClient = new Redis(url)
   const bClient = new Redis(url)
