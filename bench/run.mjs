@@ -26,7 +26,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const LOOP_MS = 3000
 const MEMORY_N = 200
 // Distinct access tokens per variant, used round-robin. 1 (default): every request carries the
-// same token. More than 1000 (the plugin's verified-token cache size) defeats that cache.
+// same token (no variant caches verified tokens, so this costs them all the same).
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 1)
 
 const SECRET = randomBytes(32).toString('base64url')
@@ -40,7 +40,7 @@ const variants = [
   { id: 'd', name: 'Express 5 + express-jwt', file: 'd-express-jwt.mjs', token: 'signed' },
   { id: 'e', name: 'fastify-jwt-auth, MemoryStore', file: 'e-plugin-memory.mjs', token: 'login' },
   { id: 'f', name: 'fastify-jwt-auth, RedisStore (auto-pipelining)', file: 'f-plugin-redis.mjs', token: 'login' },
-  { id: 'g', name: 'fastify-jwt-auth, in-process revocation replica', file: null }
+  { id: 'g', name: 'fastify-jwt-auth, RedisStore + revocation replica', file: 'g-plugin-replica.mjs', token: 'login' }
 ]
 const only = process.env.BENCH_ONLY?.split(',') // e.g. BENCH_ONLY=b,f for a quick look
 
@@ -269,6 +269,8 @@ async function memory (redisPort) {
   const sessionKeys = (await keysOf('*:s:*'))
   const indexKeys = (await keysOf('*:ss'))
   const denyKeys = (await keysOf('*:j:*'))
+  // Each revocation also appended a notice (the sub) to the replicas' stream.
+  const noticeBytes = await usage(`${prefix}{revocations}`) / Number(await redis.xlen(`${prefix}{revocations}`))
   // One user with 10 sessions (the default cap): the index share per session is smaller.
   for (let i = 0; i < 10; i++) await login(app, 'mem-user-ten')
   const tenIndex = await usage(`${prefix}{u:${Buffer.from('mem-user-ten').toString('base64url')}}:ss`)
@@ -281,6 +283,7 @@ async function memory (redisPort) {
     indexBytes: (await sumUsage(indexKeys)) / indexKeys.length,
     indexShareOfTen: tenIndex / 10,
     denyBytes: (await sumUsage(denyKeys)) / denyKeys.length,
+    noticeBytes,
     usedPerSession: (afterSessions - before) / MEMORY_N,
     usedPerRevoked: (afterRevoked - afterSessions) / MEMORY_N,
     sampleKeys: { session: sessionKeys[0], index: indexKeys[0], deny: denyKeys[0] }
@@ -366,7 +369,7 @@ async function main () {
     out.push(`- session hash: ${fmt(mem.hashBytes)} bytes each (${mem.sessions} keys)`)
     out.push(`- session index (zset) with 1 session: ${fmt(mem.indexBytes)} bytes each (${mem.indexes} keys); with 10 sessions of one user: ${fmt(mem.indexShareOfTen)} bytes per session`)
     out.push(`- per active session: ${fmt(mem.hashBytes + mem.indexBytes)} bytes (one session per user), ${fmt(mem.hashBytes + mem.indexShareOfTen)} bytes (10 sessions per user)`)
-    out.push(`- per revoked access token (denylist string): ${fmt(mem.denyBytes)} bytes (${mem.denied} keys)`)
+    out.push(`- per revoked access token (denylist string): ${fmt(mem.denyBytes)} bytes (${mem.denied} keys), plus its revocation notice (stream entry, kept one access lifetime): ${fmt(mem.noticeBytes)} bytes`)
     out.push(`- cross-check, INFO used_memory delta: ${fmt(mem.usedPerSession)} bytes per login, ${fmt(mem.usedPerRevoked)} bytes per revocation`)
     out.push(`- key examples: \`${mem.sampleKeys.session}\`, \`${mem.sampleKeys.index}\`, \`${mem.sampleKeys.deny}\``)
     out.push('')
