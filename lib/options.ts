@@ -124,7 +124,7 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     maxSessionsPerUser,
     // A verify-only service checks revocation only against the issuer's shared store.
     store,
-    replica: normaliseReplica(options.revocation, store),
+    replica: normaliseReplica(options.revocation, store, accessTtl),
     cookies,
     fingerprint: normaliseFingerprint(options.fingerprint, cookies),
     // Issuing routes need a signing key; a verify-only service keeps only the JWKS route.
@@ -133,7 +133,7 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
   })
 }
 
-function normaliseReplica (revocation: JwtAuthOptions['revocation'], store: Store | null): Config['replica'] {
+function normaliseReplica (revocation: JwtAuthOptions['revocation'], store: Store | null, accessTtl: number): Config['replica'] {
   if (revocation === undefined) return null
   if (revocation === null || typeof revocation !== 'object') throw new FST_JWT_AUTH_INVALID_OPTION('revocation', 'must be an object')
   const maxStaleness = parseDuration(revocation.maxStaleness ?? '1s', 'revocation.maxStaleness')
@@ -141,6 +141,8 @@ function normaliseReplica (revocation: JwtAuthOptions['revocation'], store: Stor
     throw new FST_JWT_AUTH_INVALID_OPTION('revocation.replica', 'must be a boolean')
   }
   if (revocation.replica !== true) return null
+  // A replica older than an access token would be no revocation check at all.
+  if (maxStaleness > accessTtl) throw new FST_JWT_AUTH_INVALID_OPTION('revocation.maxStaleness', 'must not be longer than accessToken.expiresIn')
   if (typeof store?.openRevocationFeed !== 'function') {
     throw new FST_JWT_AUTH_INVALID_OPTION('revocation.replica', 'needs a store with a revocation feed, such as RedisStore')
   }

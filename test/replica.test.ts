@@ -28,6 +28,7 @@ t.test('registration refuses a replica the store cannot feed, and bad settings',
   t.match((await registrationError({ secret, revocation: { replica: 'yes' } })).message, /revocation\.replica must be a boolean/)
   t.match((await registrationError({ secret, revocation: null })).message, /revocation must be an object/)
   t.match((await registrationError({ secret, revocation: { replica: true, maxStaleness: -1 } })).message, /revocation\.maxStaleness/)
+  t.match((await registrationError({ secret, store: new RedisStore({ url: 'redis://127.0.0.1:1', redisOptions: { lazyConnect: true } }), accessToken: { expiresIn: '1m' }, revocation: { replica: true, maxStaleness: '2m' } })).message, /maxStaleness must not be longer than accessToken.expiresIn/)
   // replica: false is the same as no replica, whatever the store.
   const app = await buildApp({ revocation: { replica: false } })
   const tokens = await login(app)
