@@ -73,8 +73,8 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
     app.log.info('using the Redis store from REDIS_URL') // the URL may hold a password: not logged
   }
 
-  // Registered before jwtAuth, so that the plugin's routes are documented too; the plugin's
-  // routes guarded by app.authenticate refer to the bearerAuth scheme given here.
+  // Registered before jwtAuth, so that the plugin's routes are documented too. With the plugin's
+  // openapi option below, the routes app.authenticate guards name the bearerAuth scheme given here.
   await app.register(swagger, {
     openapi: {
       info: { title: 'fastify-jwt-auth example', version: '1.0.0' },
@@ -93,7 +93,9 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
     store, // undefined: the embedded MemoryStore
     refreshToken: reuseGrace === undefined ? {} : { reuseGrace },
     // Secure cookies are not sent over plain http:// (some clients refuse them even on localhost): on in production only.
-    cookies: { secure: env.NODE_ENV === 'production' }
+    cookies: { secure: env.NODE_ENV === 'production' },
+    // Guarded routes name the bearerAuth scheme in the OpenAPI document (/docs).
+    openapi: true
     // routes: the built-in /auth/refresh, /auth/logout, /auth/sessions, ... (default prefix /auth)
   })
 

@@ -47,6 +47,6 @@ export type {
 export type { Duration } from './duration.js'
 export type * from './types.js'
 export * as errors from './errors.js'
-export { openapiSecuritySchemes } from './openapi.js'
+export { openapiSecuritySchemes, openapiSecuritySchemesNamed } from './openapi.js'
 export { diagnosticsChannels } from './diagnostics.js'
 export type { AuthRefusal } from './diagnostics.js'

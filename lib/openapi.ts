@@ -1,32 +1,38 @@
-// OpenAPI (@fastify/swagger): the bearer security scheme, and the onRoute hook that declares it
-// on every route app.authenticate guards. Fastify ignores `schema.security`; swagger reads it.
+// OpenAPI (@fastify/swagger), opt-in with the `openapi` option: the bearer security scheme, and
+// the onRoute hook that names it on every route app.authenticate guards. Fastify ignores
+// `schema.security`; swagger reads it, and throws on a scheme its document lacks.
 import type { RouteOptions } from 'fastify'
 import type { AuthenticateHook } from './types.js'
 
-/** The name under which routes refer to the scheme in `security`. */
-const securitySchemeName = 'bearerAuth'
+/** The scheme name of `openapi: true`. */
+export const defaultSecuritySchemeName = 'bearerAuth'
 
-/**
- * The `components.securitySchemes` entry to give @fastify/swagger:
- * `openapi: { components: { securitySchemes: { ...openapiSecuritySchemes } } }`.
- */
-export const openapiSecuritySchemes = Object.freeze({
-  [securitySchemeName]: Object.freeze({
-    type: 'http',
-    scheme: 'bearer',
-    bearerFormat: 'JWT',
-    description: 'An access token (RFC 9068 at+jwt) from the login route or the refresh route. Browsers may send the access cookie instead.'
-  })
+const bearerScheme = Object.freeze({
+  type: 'http',
+  scheme: 'bearer',
+  bearerFormat: 'JWT',
+  description: 'An access token (RFC 9068 at+jwt) from the login route or the refresh route. Browsers may send the access cookie instead.'
 } as const)
 
+/**
+ * The `components.securitySchemes` entry for the scheme name given in the `openapi` option:
+ * `openapi: { components: { securitySchemes: { ...openapiSecuritySchemesNamed('jwt') } } }`.
+ */
+export function openapiSecuritySchemesNamed<Name extends string> (name: Name): Readonly<Record<Name, typeof bearerScheme>> {
+  return Object.freeze({ [name]: bearerScheme } as Record<Name, typeof bearerScheme>)
+}
+
+/** The entry for `openapi: true` (the scheme `bearerAuth`). */
+export const openapiSecuritySchemes = openapiSecuritySchemesNamed(defaultSecuritySchemeName)
+
 /** `security` of a route that needs an access token. */
-function bearerRequired (): Array<Record<string, string[]>> {
-  return [{ [securitySchemeName]: [] }]
+function bearerRequired (name: string): Array<Record<string, string[]>> {
+  return [{ [name]: [] }]
 }
 
 /** `security` of a route that takes an access token but also works without one. */
-export function bearerOptional (): Array<Record<string, string[]>> {
-  return [{ [securitySchemeName]: [] }, {}]
+export function bearerOptional (name: string): Array<Record<string, string[]>> {
+  return [{ [name]: [] }, {}]
 }
 
 const guardingHooks = ['onRequest', 'preValidation', 'preHandler'] as const
@@ -37,13 +43,13 @@ function runs (hooks: unknown, hook: AuthenticateHook): boolean {
 
 /**
  * onRoute hook: a route whose own onRequest, preValidation or preHandler runs `authenticate`
- * declares the bearer scheme, unless its schema already says what its security is.
+ * declares the bearer scheme `name`, unless its schema already says what its security is.
  */
-export function declareBearerSecurity (authenticate: AuthenticateHook): (route: RouteOptions) => void {
+export function declareBearerSecurity (authenticate: AuthenticateHook, name: string): (route: RouteOptions) => void {
   return function declareBearerSecurity (route) {
     if ((route.schema as { security?: unknown } | undefined)?.security !== undefined) return
-    if (!guardingHooks.some(name => runs(route[name], authenticate))) return
+    if (!guardingHooks.some(hook => runs(route[hook], authenticate))) return
     // A new object: the app's schema object may be shared with other routes.
-    route.schema = { ...route.schema, security: bearerRequired() } as RouteOptions['schema']
+    route.schema = { ...route.schema, security: bearerRequired(name) } as RouteOptions['schema']
   }
 }

@@ -11,6 +11,7 @@ import {
   FST_JWT_AUTH_WEAK_SECRET
 } from './errors.js'
 import { MemoryStore } from './store/memory.js'
+import { defaultSecuritySchemeName } from './openapi.js'
 import type { RemoteJwksConfig } from './tokens/jwks.js'
 import { hmacBytes, isHmac, resolveKey, resolveSecret } from './tokens/keys.js'
 import type { HmacAlgorithm, ResolvedKey } from './tokens/keys.js'
@@ -70,6 +71,8 @@ export interface Config {
   fingerprint: string | null
   routes: RoutesConfig | null
   onEvent: ((event: AuthEvent) => void) | null
+  /** The bearer scheme name routes give @fastify/swagger in `security`, or null to name none. */
+  openapiSecurityScheme: string | null
 }
 
 const maxGrace = 60_000
@@ -129,8 +132,23 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     fingerprint: normaliseFingerprint(options.fingerprint, cookies),
     // Issuing routes need a signing key; a verify-only service keeps only the JWKS route.
     routes: routes === null || !verifyOnly ? routes : { ...routes, refresh: false, logout: false, logoutAll: false, sessions: false, revoke: false },
-    onEvent: options.onEvent ?? null
+    onEvent: options.onEvent ?? null,
+    openapiSecurityScheme: normaliseOpenapi(options.openapi)
   })
+}
+
+// The names OpenAPI 3 allows for components.
+const componentNamePattern = /^[A-Za-z0-9._-]+$/
+
+function normaliseOpenapi (openapi: JwtAuthOptions['openapi']): string | null {
+  if (openapi === undefined || openapi === false) return null
+  if (openapi === true) return defaultSecuritySchemeName
+  if (openapi === null || typeof openapi !== 'object') throw new FST_JWT_AUTH_INVALID_OPTION('openapi', 'must be a boolean or an object')
+  const { securityScheme = defaultSecuritySchemeName } = openapi
+  if (typeof securityScheme !== 'string' || !componentNamePattern.test(securityScheme)) {
+    throw new FST_JWT_AUTH_INVALID_OPTION('openapi.securityScheme', 'must be a non-empty string of letters, digits, ".", "-" and "_"')
+  }
+  return securityScheme
 }
 
 function normaliseReplica (revocation: JwtAuthOptions['revocation'], store: Store | null, accessTtl: number): Config['replica'] {

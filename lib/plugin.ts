@@ -83,8 +83,8 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
     })
   }
   fastify.addHook('onError', retryAfterOnOutage)
-  // Routes guarded by app.authenticate declare the bearer scheme for @fastify/swagger.
-  fastify.addHook('onRoute', declareBearerSecurity(authenticate))
+  // With the openapi option, routes guarded by app.authenticate name the bearer scheme for @fastify/swagger.
+  if (config.openapiSecurityScheme !== null) fastify.addHook('onRoute', declareBearerSecurity(authenticate, config.openapiSecurityScheme))
 
   if (config.routes !== null) {
     await fastify.register(createRoutes(context, authenticate, verifyRequest), { prefix: config.routes.prefix })

@@ -104,12 +104,14 @@ export interface RouteSchemaContext {
   cookies: CookieConfig | null
   /** Whether @fastify/rate-limit will limit the token endpoints and /logout. */
   rateLimited: boolean
+  /** The bearer scheme routes name in `security` (the `openapi` option), or null to name none. */
+  securityScheme: string | null
 }
 
 export type BuiltInRoute = 'refresh' | 'revoke' | 'logout' | 'logoutAll' | 'sessions' | 'deleteSession'
 
 /** The schemas of each built-in route, for one registration. */
-export function builtInRouteSchemas ({ cookies, rateLimited }: RouteSchemaContext): Record<BuiltInRoute, Record<string, unknown>> {
+export function builtInRouteSchemas ({ cookies, rateLimited, securityScheme }: RouteSchemaContext): Record<BuiltInRoute, Record<string, unknown>> {
   const outage = { 503: errorResponse('The session store is unavailable; retry after Retry-After seconds.', { 'retry-after': { type: 'integer' } }) }
   const limited = rateLimited ? { 429: errorResponse('Too many requests from this client (@fastify/rate-limit); see Retry-After.') } : {}
   const unauthorized = { 401: errorResponse('No access token, or a bad, expired or revoked one.', challenge) }
@@ -144,7 +146,7 @@ export function builtInRouteSchemas ({ cookies, rateLimited }: RouteSchemaContex
       tags,
       summary: 'End the session of the refresh token and/or access token sent',
       description: 'Ends the session of each credential sent and clears the cookies. The refresh token works after the access token expired.',
-      security: bearerOptional(),
+      ...(securityScheme === null ? {} : { security: bearerOptional(securityScheme) }),
       body: refreshBody,
       ...refreshCookie,
       response: { 204: noContent('Logged out.'), ...malformed, ...unauthorized, ...forbidden, ...limited, ...outage }

@@ -84,7 +84,11 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
 
   /** Each route's schemas and their serializer; a 429 is documented only where @fastify/rate-limit runs. */
   function describedRoutes (instance: FastifyInstance): (route: BuiltInRoute) => { schema: Record<string, unknown>, serializerCompiler: typeof serializeAsIs } {
-    const schemas = builtInRouteSchemas({ cookies, rateLimited: routes.rateLimit !== null && instance.hasDecorator('rateLimit') })
+    const schemas = builtInRouteSchemas({
+      cookies,
+      rateLimited: routes.rateLimit !== null && instance.hasDecorator('rateLimit'),
+      securityScheme: config.openapiSecurityScheme
+    })
     return route => ({ schema: schemas[route], serializerCompiler: serializeAsIs })
   }
 

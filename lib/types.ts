@@ -199,6 +199,13 @@ export interface CommonOptions {
   realm?: string
   /** Called for each security event; exceptions are logged and swallowed. */
   onEvent?: (event: AuthEvent) => void
+  /**
+   * @fastify/swagger: name a bearer security scheme in the `security` of the built-in routes and
+   * of every route `app.authenticate` guards. `true` names it 'bearerAuth'. The app's document
+   * must then have the scheme (`openapiSecuritySchemes`): swagger throws on a missing one.
+   * Default false: no route names a scheme.
+   */
+  openapi?: boolean | { securityScheme?: string }
 }
 
 export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>

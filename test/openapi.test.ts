@@ -1,13 +1,14 @@
 // OpenAPI: with @fastify/swagger registered before the plugin, app.swagger() documents the
-// built-in routes (bodies, responses, errors, tags, security), routes guarded by
-// app.authenticate declare the bearer scheme, and the response schemas reshape no response.
+// built-in routes (bodies, responses, errors, tags), the response schemas reshape no response,
+// and with the openapi option the built-in routes and those app.authenticate guards name the
+// bearer scheme; without it no route names one, so a document without the scheme still builds.
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import Fastify from 'fastify'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import rateLimit from '@fastify/rate-limit'
-import jwtAuth, { MemoryStore, openapiSecuritySchemes } from '../lib/index.js'
+import jwtAuth, { MemoryStore, openapiSecuritySchemes, openapiSecuritySchemesNamed } from '../lib/index.js'
 import type { JwtAuthOptions, SessionInfo } from '../lib/index.js'
 import { bearer, login, secret } from './helpers.js'
 
@@ -34,11 +35,14 @@ interface Operation {
 interface Document {
   paths: Record<string, Record<string, Operation>>
   components: { securitySchemes?: Record<string, unknown> }
+  security?: Array<Record<string, string[]>>
 }
 
 const bearerRequired = [{ bearerAuth: [] }]
 
 interface Setup {
+  /** @fastify/swagger's options; default: OpenAPI 3 with `openapiSecuritySchemes` and an API key scheme. */
+  swagger?: Record<string, unknown>
   withRateLimit?: boolean
   /** The app's own routes and hooks, added after the plugin. */
   routes?: (app: FastifyInstance) => void
@@ -46,9 +50,10 @@ interface Setup {
   before?: (app: FastifyInstance) => void
 }
 
+/** An app with swagger and the plugin (`openapi: true` unless `options` says otherwise). */
 async function documentedApp (options: Partial<JwtAuthOptions>, setup: Setup = {}): Promise<{ app: FastifyInstance, doc: Document }> {
   const app = Fastify()
-  await app.register(swagger, {
+  await app.register(swagger, setup.swagger ?? {
     openapi: {
       info: { title: 'test', version: '1.0.0' },
       components: { securitySchemes: { ...openapiSecuritySchemes, apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } } }
@@ -56,7 +61,7 @@ async function documentedApp (options: Partial<JwtAuthOptions>, setup: Setup = {
   })
   if (setup.withRateLimit === true) await app.register(rateLimit, { global: false })
   setup.before?.(app)
-  await app.register(jwtAuth, { secret, cookies: { secure: false }, ...options } as JwtAuthOptions)
+  await app.register(jwtAuth, { secret, cookies: { secure: false }, openapi: true, ...options } as JwtAuthOptions)
   app.post('/login', async (_request, reply) => await reply.issueTokens({ sub: 'alice' }))
   setup.routes?.(app)
   await app.ready()
@@ -183,6 +188,66 @@ t.test('routes guarded by app.authenticate declare the bearer scheme; the others
 
   const refused = await app.inject({ url: '/profile' })
   t.equal(refused.statusCode, 401, 'the guard still guards')
+})
+
+/** Every scheme name that the document's `security` or an operation's names. */
+function namedSchemes (doc: Document): string[] {
+  const operations = Object.values(doc.paths).flatMap(methods => Object.values(methods))
+  const requirements = [...(doc.security ?? []), ...operations.flatMap(documented => documented.security ?? [])]
+  return [...new Set(requirements.flatMap(requirement => Object.keys(requirement)))]
+}
+
+const builtInOperations = [['/auth/refresh', 'post'], ['/auth/revoke', 'post'], ['/auth/logout', 'post'], ['/auth/logout-all', 'post'], ['/auth/sessions', 'get'], ['/auth/sessions/{*}', 'delete']] as const
+
+t.test('without the openapi option no route names a scheme, so a document without one builds (OpenAPI 3 and Swagger 2.0)', async t => {
+  const info = { title: 'an app that used swagger before', version: '1.0.0' }
+  for (const [mode, swaggerOptions, options] of [
+    ['OpenAPI 3', { openapi: { info } }, {}],
+    ['OpenAPI 3, openapi: false', { openapi: { info } }, { openapi: false }],
+    ['Swagger 2.0', { swagger: { info } }, {}]
+  ] as const) {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(swagger, swaggerOptions)
+    await app.register(jwtAuth, { secret, ...options })
+    app.get('/profile', { preHandler: app.authenticate }, async request => request.user)
+    await app.ready()
+
+    const doc = app.swagger() as unknown as Document
+    t.same(namedSchemes(doc), [], `${mode}: no security names a scheme`)
+    for (const [path, method] of builtInOperations) {
+      const documented = operation(doc, path, method)
+      t.same(documented.tags, ['auth'], `${mode}: ${path} keeps its tag`)
+      t.ok(documented.responses['503'], `${mode}: ${path} keeps its responses`)
+    }
+    t.same(operation(doc, '/auth/refresh', 'post').security, [], `${mode}: the token endpoints still need no access token`)
+    t.equal(operation(doc, '/auth/logout', 'post').security, undefined)
+    t.equal(operation(doc, '/profile', 'get').security, undefined)
+    t.equal((await app.inject({ url: '/profile' })).statusCode, 401, `${mode}: the guard still guards`)
+  }
+})
+
+t.test('openapi.securityScheme names the scheme; openapiSecuritySchemesNamed gives its component', async t => {
+  const { app, doc } = await documentedApp({ openapi: { securityScheme: 'jwt' } }, {
+    swagger: { openapi: { info: { title: 'test', version: '1.0.0' }, components: { securitySchemes: { ...openapiSecuritySchemesNamed('jwt') } } } },
+    routes: app => { app.get('/profile', { preHandler: app.authenticate }, async request => request.user) }
+  })
+  t.teardown(() => app.close())
+  t.same(doc.components.securitySchemes, { jwt: openapiSecuritySchemes.bearerAuth }, 'the same component under the chosen name')
+  t.same(operation(doc, '/profile', 'get').security, [{ jwt: [] }])
+  t.same(operation(doc, '/auth/logout', 'post').security, [{ jwt: [] }, {}])
+  t.same(operation(doc, '/auth/sessions', 'get').security, [{ jwt: [] }])
+  t.same(namedSchemes(doc), ['jwt'], 'no other name')
+})
+
+t.test('openapi: {} (the default name) in Swagger 2.0 mode, with the bearerAuth entry in securityDefinitions', async t => {
+  const { app, doc } = await documentedApp({ openapi: {} }, {
+    swagger: { swagger: { info: { title: 'test', version: '1.0.0' }, securityDefinitions: { bearerAuth: { type: 'apiKey', in: 'header', name: 'Authorization' } } } },
+    routes: app => { app.get('/profile', { preHandler: app.authenticate }, async request => request.user) }
+  })
+  t.teardown(() => app.close())
+  t.same(operation(doc, '/profile', 'get').security, bearerRequired)
+  t.same(operation(doc, '/auth/logout', 'post').security, [{ bearerAuth: [] }, {}])
 })
 
 t.test('what is documented follows the options: cookies, rate limit', async t => {

@@ -40,7 +40,12 @@ t.test('registration refuses bad options with a coded error', async t => {
     ['originCheck not a boolean', { secret, cookies: { originCheck: 0 } }, 'FST_JWT_AUTH_INVALID_OPTION'],
     ['secure not a boolean', { secret, cookies: { secure: 'false' } }, 'FST_JWT_AUTH_INVALID_OPTION'],
     ['csrf not a boolean', { secret, cookies: { csrf: 1 } }, 'FST_JWT_AUTH_INVALID_OPTION'],
-    ['a JWKS URL over plain HTTP to another host', { jwks: { url: 'http://auth.example.com/.well-known/jwks.json' } }, 'FST_JWT_AUTH_INVALID_OPTION']
+    ['a JWKS URL over plain HTTP to another host', { jwks: { url: 'http://auth.example.com/.well-known/jwks.json' } }, 'FST_JWT_AUTH_INVALID_OPTION'],
+    ['openapi neither a boolean nor an object', { secret, openapi: 'bearerAuth' }, 'FST_JWT_AUTH_INVALID_OPTION'],
+    ['openapi null', { secret, openapi: null }, 'FST_JWT_AUTH_INVALID_OPTION'],
+    ['empty OpenAPI scheme name', { secret, openapi: { securityScheme: '' } }, 'FST_JWT_AUTH_INVALID_OPTION'],
+    ['OpenAPI scheme name not a string', { secret, openapi: { securityScheme: 42 } }, 'FST_JWT_AUTH_INVALID_OPTION'],
+    ['OpenAPI scheme name OpenAPI does not allow', { secret, openapi: { securityScheme: 'bearer auth' } }, 'FST_JWT_AUTH_INVALID_OPTION']
   ]
   for (const [name, options, code] of cases) {
     const error = await registrationError(options)

@@ -3,7 +3,7 @@
 import Fastify from 'fastify'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { JsonWebKey } from 'node:crypto'
-import jwtAuth, { MemoryStore, jwtAuth as named } from 'fastify-jwt-auth'
+import jwtAuth, { MemoryStore, jwtAuth as named, openapiSecuritySchemes, openapiSecuritySchemesNamed } from 'fastify-jwt-auth'
 import type {
   AccessTokenPayload,
   AuthEvent,
@@ -178,6 +178,14 @@ void app.register(jwtAuth, {
 })
 // @ts-expect-error onEvent takes one event
 void app.register(jwtAuth, { secret: 'x'.repeat(32), onEvent: (event: AuthEvent, extra: string) => { void event; void extra } })
+
+// OpenAPI: the opt-in scheme name, and the component to give @fastify/swagger under it.
+void app.register(jwtAuth, { secret: 'x'.repeat(32), openapi: true })
+void app.register(jwtAuth, { secret: 'x'.repeat(32), openapi: { securityScheme: 'jwt' } })
+// @ts-expect-error the scheme name is a string
+void app.register(jwtAuth, { secret: 'x'.repeat(32), openapi: { securityScheme: 1 } })
+expectType<'http'>(openapiSecuritySchemesNamed('jwt').jwt.type)
+expectType<'bearer'>(openapiSecuritySchemes.bearerAuth.scheme)
 
 // The decorator types can be used to write wrappers.
 async function customAuth (request: FastifyRequest, reply: FastifyReply): Promise<void> {
