@@ -30,6 +30,14 @@ async function emptyBodyAsObject (request: FastifyRequest): Promise<void> {
   if (request.body === undefined || request.body === null) request.body = {}
 }
 
+/**
+ * onError hook of the session routes: Fastify's own 400 (schema, unparsable body) is a refusal
+ * too, as on the token endpoints; the plugin's own errors were published where thrown.
+ */
+async function publishMalformedRequest (request: FastifyRequest, _reply: FastifyReply, error: FastifyError): Promise<void> {
+  if (error.statusCode === 400 && String(error.code).startsWith('FST_ERR_')) publishRefusal(request, error.code, 400)
+}
+
 interface RefreshBody { refresh_token?: string, grant_type?: string }
 interface RevokeBody { token: string, token_type_hint?: string }
 
@@ -147,6 +155,7 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
   async function sessionRoutes (instance: FastifyInstance): Promise<void> {
     const described = describedRoutes(instance)
     instance.addHook('preValidation', emptyBodyAsObject)
+    instance.addHook('onError', publishMalformedRequest)
     if (routes.logout) {
       // Ends every session whose credential the request carries: the refresh token's (which
       // still works after the access token expired) and the access token's. Idempotent: an
@@ -196,7 +205,7 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
         const user = request.user as AccessTokenPayload
         const id = request.params['*']
         // Only the caller's own sessions: another user's id is as unknown as a made-up one.
-        if (!await endSession(context, store, request.log, user.sub, id, 'api')) throw new FST_JWT_AUTH_SESSION_NOT_FOUND()
+        if (!await endSession(context, store, request.log, user.sub, id, 'api')) throw withChallenge(reply, config.realm, new FST_JWT_AUTH_SESSION_NOT_FOUND())
         if (id === user.sid) clearCookies(reply)
         return reply.code(204).send()
       })

@@ -81,3 +81,32 @@ t.test('refused requests are published on fastify-jwt-auth:refusal with code, st
     { code: 'FST_JWT_AUTH_INVALID_GRANT', statusCode: 400, error: 'invalid_grant', method: 'POST', route: '/auth/refresh' }
   ])
 })
+
+t.test('the session routes publish their 404 and the 400s of their schemas and bodies, each refusal once', async t => {
+  const app = await buildApp()
+  t.teardown(() => app.close())
+  const session = await login(app)
+  const refusals = listen(t, diagnosticsChannels.refusal) as AuthRefusal[]
+
+  const unknown = await app.inject({ method: 'DELETE', url: `/auth/sessions/${'a'.repeat(30)}`, headers: bearer(session.access_token) })
+  t.equal(unknown.statusCode, 404)
+  const shortId = await app.inject({ method: 'DELETE', url: '/auth/sessions/short' })
+  t.equal(shortId.statusCode, 400)
+  const longToken = await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: 'x'.repeat(5000) } })
+  t.equal(longToken.statusCode, 400)
+  const notJson = await app.inject({ method: 'POST', url: '/auth/logout', headers: { 'content-type': 'application/json' }, payload: '{' })
+  t.equal(notJson.statusCode, 400)
+  const malformed = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: 'Bearer two words' } })
+  t.equal(malformed.json().code, 'FST_JWT_AUTH_INVALID_REQUEST', "the plugin's own 400")
+  const anonymous = await app.inject({ url: '/auth/sessions' })
+  t.equal(anonymous.statusCode, 401)
+
+  t.same(refusals, [
+    { code: 'FST_JWT_AUTH_SESSION_NOT_FOUND', statusCode: 404, method: 'DELETE', route: '/auth/sessions/*' },
+    { code: 'FST_ERR_VALIDATION', statusCode: 400, method: 'DELETE', route: '/auth/sessions/*' },
+    { code: 'FST_ERR_VALIDATION', statusCode: 400, method: 'POST', route: '/auth/logout' },
+    { code: 'FST_ERR_CTP_INVALID_JSON_BODY', statusCode: 400, method: 'POST', route: '/auth/logout' },
+    { code: 'FST_JWT_AUTH_INVALID_REQUEST', statusCode: 400, error: 'invalid_request', method: 'POST', route: '/auth/logout-all' },
+    { code: 'FST_JWT_AUTH_NO_TOKEN', statusCode: 401, method: 'GET', route: '/auth/sessions' }
+  ])
+})
