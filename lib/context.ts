@@ -18,6 +18,8 @@ export interface AuthContext {
 export function createEmitter (config: Readonly<Config>): AuthContext['emit'] {
   const onEvent = config.onEvent
   return function emit (event, log) {
+    // Subscribers and onEvent get this one object: none may change what the others see.
+    Object.freeze(event)
     publishEvent(event)
     if (event.type === 'reuse-detected') log.warn({ sub: event.sub, sessionId: event.sessionId }, 'refresh token reuse detected: session revoked')
     if (onEvent === null) return

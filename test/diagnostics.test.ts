@@ -110,3 +110,17 @@ t.test('the session routes publish their 404 and the 400s of their schemas and b
     { code: 'FST_JWT_AUTH_NO_TOKEN', statusCode: 401, method: 'GET', route: '/auth/sessions' }
   ])
 })
+
+t.test('subscribers and onEvent receive one frozen event: none can change what the others see', async t => {
+  const viaOnEvent: AuthEvent[] = []
+  const app = await buildApp({ onEvent: event => { viaOnEvent.push(event) } })
+  t.teardown(() => app.close())
+  const tamper = (event: unknown): void => { Reflect.set(event as object, 'sub', 'mallory') }
+  diagnosticsChannel.subscribe(diagnosticsChannels.event, tamper)
+  t.teardown(() => { diagnosticsChannel.unsubscribe(diagnosticsChannels.event, tamper) })
+
+  await login(app)
+  t.equal(viaOnEvent[0]?.type, 'issued')
+  t.equal(viaOnEvent[0]?.sub, 'alice', "a subscriber's write does not reach onEvent")
+  t.ok(Object.isFrozen(viaOnEvent[0]))
+})
