@@ -19,8 +19,9 @@ diagnosticsChannel.subscribe(diagnosticsChannels.event, (event) => {
   eventCounts.set(event.type, (eventCounts.get(event.type) ?? 0) + 1)
 })
 diagnosticsChannel.subscribe(diagnosticsChannels.refusal, (refusal) => {
-  // Labels from the route pattern and the code: a bounded set, unlike URLs or users.
-  const labels = `code="${escapeLabel(refusal.code)}",status="${refusal.statusCode}",route="${escapeLabel(refusal.route)}"`
+  // Labels from the route pattern and the code: a bounded set, unlike URLs or users. A refusal
+  // in a not-found handler has no route pattern: ''.
+  const labels = `code="${escapeLabel(refusal.code)}",status="${refusal.statusCode}",route="${escapeLabel(refusal.route ?? '')}"`
   refusalCounts.set(labels, (refusalCounts.get(labels) ?? 0) + 1)
 })
 

@@ -3,6 +3,7 @@
 // plugin's diagnostics channels. Needs `npm run build` first.
 import t from 'tap'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from './redis-harness.js'
 import { bearer, call, root, spawnScript, stop, untilAnswering } from './example-process.js'
@@ -56,4 +57,18 @@ t.test('GET /metrics counts security events and refused requests', async t => {
   for (const token of [loggedIn.body.access_token, loggedIn.body.refresh_token, refreshed.body.refresh_token]) {
     t.notOk(page.includes(String(token)), 'no token on the metrics page')
   }
+})
+
+t.test('a refusal in a not-found handler, which has no route pattern, is counted with route=""', async t => {
+  const port = await freePort()
+  const baseUrl = `http://127.0.0.1:${port}`
+  const guard = pathToFileURL(join(root, 'test', 'fixtures', 'not-found-guard.mjs')).href
+  const running = spawnScript(join(root, 'example', 'metrics.mjs'), { PORT: String(port), JWT_SECRET: secret, NODE_OPTIONS: `--import=${guard}` })
+  t.teardown(() => stop(running.child))
+  await untilAnswering(running, baseUrl, '/metrics')
+
+  t.equal((await call(baseUrl, '/nowhere')).status, 401, 'refused by app.authenticate in the not-found handler')
+  const counted = samples(await (await fetch(`${baseUrl}/metrics`)).text())
+  t.equal(counted.get('fastify_jwt_auth_refusals_total{code="FST_JWT_AUTH_NO_TOKEN",status="401",route=""}'), 1)
+  t.notOk([...counted.keys()].some(sample => sample.includes('route="undefined"')))
 })
