@@ -12,19 +12,25 @@
 //   const store = new PostgresStore({ pool, schema: 'auth' })
 //   await store.createTables() // or run schemaSql('auth') in your migrations
 //   await app.register(jwtAuth, { secret: process.env.JWT_SECRET, store })
-//   app.addHook('onClose', () => pool.end()) // the store never closes a pool it was given
+//   // The store never ends a pool it was given; close() first lets a running purge finish.
+//   app.addHook('onClose', async () => { await store.close(); await pool.end() })
 //
 // How it keeps the contract:
 // - Refresh tokens are never seen: the plugin passes SHA-256 digests, and only digests are kept.
 // - Every operation is atomic: one statement, or a transaction that first locks what it decides
 //   on (the session row with SELECT ... FOR UPDATE for a rotation, the user with an advisory
-//   lock for a login and its session cap).
+//   lock for a login and its session cap, and for revokeUser). What deletes several rows of one
+//   user takes that user's lock first, so that two of them cannot lock the rows in different
+//   orders and deadlock; the purge skips locked rows instead of waiting for them.
 // - Times come from PostgreSQL's clock (clock_timestamp(), truncated to milliseconds), never
 //   from the Node.js process, so instances with skewed clocks agree.
 // - Expired rows are ignored by every read, and deleted: a user's expired sessions at each of
-//   their logins, and everything expired by purgeExpired(), which the store also runs on its own
-//   at most once per `purgeInterval`.
-// One limit: PostgreSQL text cannot hold U+0000, so a login whose `sub` contains it fails (503).
+//   their logins, and everything expired by purgeExpired(), in statements of at most
+//   `purgeBatchSize` rows. The store also starts it on its own at most once per `purgeInterval`,
+//   in the background: the request that finds it due neither waits for it nor fails with it, and
+//   a failure goes to `onPurgeError`.
+// - PostgreSQL text cannot hold U+0000, so no stored sub contains it: a sub (or id) that does is
+//   treated as having no session, and createSession refuses it with a TypeError.
 import { reuseHistory } from 'fastify-jwt-auth'
 
 /**
@@ -43,6 +49,10 @@ import { reuseHistory } from 'fastify-jwt-auth'
  * @property {string} [schema] Schema of the two tables (default 'public'): letters, digits and _.
  * @property {number} [purgeInterval] Least time between two automatic purges of expired rows, in
  *   ms (default 60 000); 0 leaves purging to your own calls of purgeExpired().
+ * @property {number} [purgeBatchSize] Most rows one purge statement deletes (default 1000), so
+ *   that each statement stays short: well within a query_timeout, and no long-held locks.
+ * @property {(error: unknown) => void} [onPurgeError] Told when an automatic purge fails
+ *   (default: console.error). The purge is tried again after the next purgeInterval.
  *
  * @typedef {object} SessionRow
  * @property {string} id
@@ -66,6 +76,17 @@ const now = "date_trunc('milliseconds', clock_timestamp())"
 
 /** The session columns that SessionInfo is made of. */
 const infoColumns = 'id, sub, created_at, last_used_at, expires_at, user_agent, ip'
+
+/**
+ * PostgreSQL text cannot hold U+0000, so no stored sub, id or digest contains it: a lookup by
+ * such a value finds nothing, without asking the database (which would refuse the query).
+ * @param {string[]} values
+ * @returns {boolean}
+ */
+const unstorable = (...values) => values.some(value => value.includes('\0'))
+
+/** @param {unknown} error */
+const reportPurgeError = error => { console.error('PostgresStore: purging expired rows failed', error) }
 
 /**
  * The tables, for a migration tool or createTables().
@@ -121,6 +142,14 @@ export class PostgresStore {
   #purgeInterval
   /** @type {number} */
   #lastPurge
+  /** @type {number} */
+  #purgeBatchSize
+  /** @type {(error: unknown) => void} */
+  #onPurgeError
+  /** @type {Promise<void> | null} the automatic purge in progress */
+  #purging = null
+  /** @type {boolean} */
+  #closing = false
 
   /** @param {PostgresStoreOptions} options */
   constructor (options) {
@@ -131,12 +160,20 @@ export class PostgresStore {
     if (!Number.isFinite(purgeInterval) || purgeInterval < 0) {
       throw new TypeError('PostgresStore purgeInterval must be a number of ms, 0 or more')
     }
+    const purgeBatchSize = options.purgeBatchSize ?? 1000
+    if (!Number.isSafeInteger(purgeBatchSize) || purgeBatchSize < 1) {
+      throw new TypeError('PostgresStore purgeBatchSize must be a whole number, 1 or more')
+    }
+    const onPurgeError = options.onPurgeError ?? reportPurgeError
+    if (typeof onPurgeError !== 'function') throw new TypeError('PostgresStore onPurgeError must be a function')
     this.schema = options.schema ?? 'public'
     const schema = quoteSchema(this.schema)
     this.#pool = options.pool
     this.#sessions = `${schema}.jwt_auth_sessions`
     this.#denylist = `${schema}.jwt_auth_denylist`
     this.#purgeInterval = purgeInterval
+    this.#purgeBatchSize = purgeBatchSize
+    this.#onPurgeError = onPurgeError
     // Scheduling only, so the process clock is fine here; every stored time is the database's.
     this.#lastPurge = Date.now()
   }
@@ -147,15 +184,22 @@ export class PostgresStore {
   }
 
   /**
-   * Deletes every expired session and denylist entry.
+   * Waits for an automatic purge in progress, which stops after its current statement, and starts
+   * no more. Called by the plugin when the app closes; call it yourself before ending the pool.
+   * @returns {Promise<void>}
+   */
+  async close () {
+    this.#closing = true
+    await this.#purging
+  }
+
+  /**
+   * Deletes every expired session and denylist entry, in statements of at most purgeBatchSize
+   * rows each. Rows that a request has locked are left for the next purge.
    * @returns {Promise<{ sessions: number, deniedTokens: number }>} how many rows went
    */
   async purgeExpired () {
-    const { rows: [counts] } = await this.#pool.query(`
-      WITH sessions AS (DELETE FROM ${this.#sessions} WHERE expires_at <= clock_timestamp() RETURNING 1),
-           denied AS (DELETE FROM ${this.#denylist} WHERE expires_at <= clock_timestamp() RETURNING 1)
-      SELECT (SELECT count(*) FROM sessions)::int AS sessions, (SELECT count(*) FROM denied)::int AS denied`)
-    return { sessions: counts.sessions, deniedTokens: counts.denied }
+    return await this.#purge(false)
   }
 
   /**
@@ -163,11 +207,14 @@ export class PostgresStore {
    * @returns {Promise<CreateSessionResult>}
    */
   async createSession (input) {
-    await this.#purgeIfDue()
+    if (unstorable(input.sub, input.sessionId, input.refreshDigest)) {
+      throw new TypeError('PostgresStore cannot store a sub, session id or digest containing U+0000 (PostgreSQL text refuses it)')
+    }
+    this.#purgeIfDue()
     return await this.#transaction(async client => {
       // Logins of one user take turns, so that two of them cannot both slip under the cap.
       // (Row locks cannot do it: a first login has no row to lock.)
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.#sessions, input.sub])
+      await this.#lockUser(client, input.sub)
       await client.query(`DELETE FROM ${this.#sessions} WHERE sub = $1 AND expires_at <= clock_timestamp()`, [input.sub])
       const { rows: [row] } = await client.query(`
         INSERT INTO ${this.#sessions} (id, sub, current_digest, rotated_at, claims, user_agent, ip,
@@ -192,6 +239,7 @@ export class PostgresStore {
    * @returns {Promise<RotateResult>}
    */
   async rotateRefreshToken (input) {
+    if (unstorable(input.sub, input.sessionId, input.presentedDigest)) return { status: 'invalid' }
     return await this.#transaction(async client => {
       // The row is locked before anything is decided, so concurrent rotations of one session run
       // one after the other. The clock is read outside the locking subquery: in the locking
@@ -248,6 +296,7 @@ export class PostgresStore {
    * @returns {Promise<boolean>}
    */
   async isRevoked (sub, sessionId, jti) {
+    if (unstorable(sub, sessionId, jti)) return true
     const { rows: [row] } = await this.#pool.query(`
       SELECT NOT EXISTS (SELECT 1 FROM ${this.#sessions} WHERE id = $2 AND sub = $1 AND expires_at > clock_timestamp())
           OR EXISTS (SELECT 1 FROM ${this.#denylist} WHERE sub = $1 AND jti = $3 AND expires_at > clock_timestamp())
@@ -262,7 +311,9 @@ export class PostgresStore {
    * @returns {Promise<void>}
    */
   async revokeToken (sub, jti, ttl) {
-    await this.#purgeIfDue()
+    // Nothing to deny: isRevoked already answers true for such a token.
+    if (unstorable(sub, jti)) return
+    this.#purgeIfDue()
     // Revoking a token twice never shortens its entry.
     await this.#pool.query(`
       INSERT INTO ${this.#denylist} AS d (sub, jti, expires_at) VALUES ($1, $2, ${now} + $3::float8 * interval '1 ms')
@@ -278,6 +329,7 @@ export class PostgresStore {
    * @returns {Promise<SessionInfo | null>}
    */
   async revokeSession (sub, sessionId, refreshDigest) {
+    if (unstorable(sub, sessionId, refreshDigest ?? '')) return null
     const { rows: [row] } = await this.#pool.query(`
       DELETE FROM ${this.#sessions}
       WHERE id = $2 AND sub = $1 AND expires_at > clock_timestamp()
@@ -291,10 +343,15 @@ export class PostgresStore {
    * @returns {Promise<number>} how many live sessions were ended
    */
   async revokeUser (sub) {
-    const { rows: [row] } = await this.#pool.query(`
-      WITH gone AS (DELETE FROM ${this.#sessions} WHERE sub = $1 RETURNING expires_at)
-      SELECT count(*) FILTER (WHERE expires_at > clock_timestamp())::int AS live FROM gone`, [sub])
-    return row.live
+    if (unstorable(sub)) return 0
+    return await this.#transaction(async client => {
+      // Takes turns with this user's logins, whose deletes lock the same rows in another order.
+      await this.#lockUser(client, sub)
+      const { rows: [row] } = await client.query(`
+        WITH gone AS (DELETE FROM ${this.#sessions} WHERE sub = $1 RETURNING expires_at)
+        SELECT count(*) FILTER (WHERE expires_at > clock_timestamp())::int AS live FROM gone`, [sub])
+      return row.live
+    })
   }
 
   /**
@@ -302,17 +359,69 @@ export class PostgresStore {
    * @returns {Promise<SessionInfo[]>} oldest first
    */
   async listSessions (sub) {
+    if (unstorable(sub)) return []
     const { rows } = await this.#pool.query(`
       SELECT ${infoColumns} FROM ${this.#sessions}
       WHERE sub = $1 AND expires_at > clock_timestamp() ORDER BY created_seq`, [sub])
     return rows.map(sessionInfo)
   }
 
-  /** Runs purgeExpired() when the last automatic purge is older than purgeInterval. */
-  async #purgeIfDue () {
-    if (this.#purgeInterval === 0 || Date.now() - this.#lastPurge < this.#purgeInterval) return
-    this.#lastPurge = Date.now() // before the query, so that concurrent calls do not purge too
-    await this.purgeExpired()
+  /**
+   * Starts purgeExpired() in the background when the last automatic purge started more than
+   * purgeInterval ago and none is running. Never awaited: the request that happens to find it
+   * due neither waits for it nor fails with it.
+   */
+  #purgeIfDue () {
+    if (this.#purgeInterval === 0 || this.#purging !== null || this.#closing ||
+      Date.now() - this.#lastPurge < this.#purgeInterval) return
+    this.#lastPurge = Date.now()
+    this.#purging = this.#purge(true).then(() => {}, error => {
+      try {
+        this.#onPurgeError(error)
+      } catch {
+        // A failing reporter has nowhere left to report to; it must not become an unhandled rejection.
+      }
+    }).finally(() => { this.#purging = null })
+  }
+
+  /**
+   * @param {boolean} automatic stops after the current statement once close() is called
+   * @returns {Promise<{ sessions: number, deniedTokens: number }>}
+   */
+  async #purge (automatic) {
+    const sessions = await this.#deleteExpired(this.#sessions, 'id', automatic)
+    const deniedTokens = automatic && this.#closing ? 0 : await this.#deleteExpired(this.#denylist, 'sub, jti', automatic)
+    return { sessions, deniedTokens }
+  }
+
+  /**
+   * Deletes the expired rows of one table, a batch per statement, until a batch comes back short.
+   * @param {string} table
+   * @param {string} key the table's primary key columns
+   * @param {boolean} automatic
+   * @returns {Promise<number>} how many rows went
+   */
+  async #deleteExpired (table, key, automatic) {
+    let deleted = 0
+    for (;;) {
+      // SKIP LOCKED: a row that a login, rotation or revocation holds is not waited for, so the
+      // purge cannot be part of a deadlock, nor hold up the request.
+      const { rowCount } = await this.#pool.query(`
+        DELETE FROM ${table} WHERE (${key}) IN (
+          SELECT ${key} FROM ${table} WHERE expires_at <= clock_timestamp() LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+      [this.#purgeBatchSize])
+      deleted += rowCount ?? 0
+      if ((rowCount ?? 0) < this.#purgeBatchSize || (automatic && this.#closing)) return deleted
+    }
+  }
+
+  /**
+   * Makes operations on several rows of one user take turns, until the transaction ends.
+   * @param {PoolClient} client in a transaction
+   * @param {string} sub
+   */
+  async #lockUser (client, sub) {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.#sessions, sub])
   }
 
   /**

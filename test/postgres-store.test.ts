@@ -4,6 +4,7 @@
 // fja_test_<run>_<n>; the test drops exactly those schemas and touches no other.
 // The example imports the package by its own name: needs `npm run build` first.
 import t from 'tap'
+import type { Test } from 'tap'
 import pg from 'pg'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -16,9 +17,17 @@ interface PostgresStore extends Store {
   readonly schema: string
   createTables (): Promise<void>
   purgeExpired (): Promise<{ sessions: number, deniedTokens: number }>
+  close (): Promise<void>
+}
+interface PostgresStoreOptions {
+  pool: pg.Pool
+  schema?: string
+  purgeInterval?: number
+  purgeBatchSize?: number
+  onPurgeError?: (error: unknown) => void
 }
 interface PostgresStoreModule {
-  PostgresStore: new (options: { pool: pg.Pool, schema?: string, purgeInterval?: number }) => PostgresStore
+  PostgresStore: new (options: PostgresStoreOptions) => PostgresStore
   schemaSql (schema?: string): string
 }
 
@@ -50,6 +59,23 @@ async function rows (schema: string, table: 'jwt_auth_sessions' | 'jwt_auth_deny
   return (await pool.query(`SELECT * FROM "${schema}".${table}`)).rows
 }
 
+/** Sessions of `sub` written straight into the table: `live` ones, then `expired` ones (newer). */
+async function insertSessions (schema: string, sub: string, prefix: string, live: number, expired: number): Promise<void> {
+  await pool.query(`
+    INSERT INTO "${schema}".jwt_auth_sessions (id, sub, current_digest, rotated_at, claims, created_at, last_used_at, absolute_expires_at, expires_at)
+    SELECT $2 || i, $1, 'digest', now(), '{}', now(), now(), e, e
+    FROM generate_series(1, $3::int + $4::int) i, LATERAL (SELECT now() + CASE WHEN i <= $3 THEN interval '1 hour' ELSE interval '-1 hour' END AS e) x`,
+  [sub, prefix, live, expired])
+}
+
+/** A connection in a transaction of its own, to hold locks as another client would; ended at teardown. */
+async function otherTransaction (t: Test): Promise<pg.PoolClient> {
+  const client = await pool.connect()
+  t.teardown(async () => { await client.query('ROLLBACK'); client.release() }) // a no-op after COMMIT
+  await client.query('BEGIN')
+  return client
+}
+
 t.before(async () => {
   example = await import(examplePath) as PostgresStoreModule
   pool = newPool()
@@ -68,6 +94,8 @@ t.test('PostgresStore options are checked', async t => {
     t.throws(() => new Store({ pool, schema }), TypeError, `schema ${JSON.stringify(schema)} refused`)
   }
   t.throws(() => new Store({ pool, purgeInterval: -1 }), TypeError)
+  for (const purgeBatchSize of [0, 1.5, Infinity]) t.throws(() => new Store({ pool, purgeBatchSize }), TypeError)
+  t.throws(() => new Store({ pool, onPurgeError: 'log' as never }), TypeError)
   t.equal(new Store({ pool }).schema, 'public', 'default schema')
   t.match(example.schemaSql('auth'), /CREATE TABLE IF NOT EXISTS "auth"\.jwt_auth_sessions/)
 })
@@ -127,8 +155,140 @@ t.test('the store purges by itself at most once per purgeInterval', async t => {
   t.equal((await rows(store.schema, 'jwt_auth_sessions')).length, 2, 'not yet due')
   await sleep(1000)
   await store.revokeToken('alice', 'jti', 60_000)
+  await store.close() // waits for the purge that revokeToken started
   t.same((await rows(store.schema, 'jwt_auth_sessions')).map(row => row.id), ['a1'], 'another user\'s expired session went')
   t.same((await rows(store.schema, 'jwt_auth_denylist')).map(row => row.jti), ['jti'])
+})
+
+t.test('an automatic purge runs in the background: the request that starts it neither waits for it nor fails with it', async t => {
+  const { schema } = await newStore()
+  const setup = new example.PostgresStore({ pool, schema })
+  const base = { claims: { sub: 'x' }, refreshDigest: 'digest', maxSessions: 10, lifetime: 1, idleTimeout: 1 }
+  await setup.createSession({ ...base, sub: 'bob', sessionId: 'expired-b' })
+  await setup.revokeToken('bob', 'expired-jti', 1)
+  // Another client holds the denylist table (a long transaction, a migration): the purge's
+  // DELETE waits for it, until lock_timeout (as query_timeout would with a large table).
+  const other = await otherTransaction(t)
+  await other.query(`LOCK TABLE "${schema}".jwt_auth_denylist IN EXCLUSIVE MODE`) // writes wait, reads do not
+  const failures: unknown[] = []
+  let reported = (): void => {}
+  const failed = new Promise<void>(resolve => { reported = resolve })
+  const store = new example.PostgresStore({
+    pool: newPool({ options: '-c lock_timeout=1500' }),
+    schema,
+    purgeInterval: 50,
+    onPurgeError: error => { failures.push(error); reported() }
+  })
+  const app = await buildApp({ store })
+  t.teardown(() => app.close())
+  await sleep(60)
+
+  const response = await app.inject({ method: 'POST', url: '/login', payload: { sub: 'alice' } })
+  t.equal(response.statusCode, 200, 'the login that found the purge due succeeded')
+  t.same(failures, [], 'before the purge gave up')
+  await Promise.race([failed, sleep(10_000)])
+  t.match(failures, [{ code: '55P03' }], 'the purge\'s failure went to onPurgeError')
+  t.same((await rows(schema, 'jwt_auth_denylist')).map(row => row.jti), ['expired-jti'], 'the locked table kept its rows')
+
+  await other.query('COMMIT')
+  await sleep(60)
+  await store.revokeToken('alice', 'jti', 60_000)
+  await store.close()
+  t.same((await rows(schema, 'jwt_auth_denylist')).map(row => row.jti), ['jti'], 'the next purge went through')
+  t.same((await rows(schema, 'jwt_auth_sessions')).map(row => row.sub), ['alice'])
+  t.equal(failures.length, 1)
+})
+
+t.test('purgeExpired deletes in statements of at most purgeBatchSize rows, and skips rows that others hold', async t => {
+  const { schema } = await newStore()
+  const store = new example.PostgresStore({ pool: newPool({ options: '-c lock_timeout=3000' }), schema, purgeInterval: 0, purgeBatchSize: 100 })
+  for (let user = 0; user < 5; user++) await insertSessions(schema, `user-${user}`, `u${user}-`, 2, 50)
+  await pool.query(`
+    INSERT INTO "${schema}".jwt_auth_denylist (sub, jti, expires_at)
+    SELECT 'bob', 'jti-' || i, now() + CASE WHEN i <= 5 THEN interval '1 hour' ELSE interval '-1 hour' END FROM generate_series(1, 125) i`)
+  // A statement-level trigger records how many rows each DELETE statement removed.
+  await pool.query(`
+    CREATE TABLE "${schema}".deletes (n serial, tbl text, deleted int);
+    CREATE FUNCTION "${schema}".count_deletes() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO "${schema}".deletes (tbl, deleted) SELECT TG_TABLE_NAME, count(*) FROM gone; RETURN NULL; END $$;
+    CREATE TRIGGER count_deletes AFTER DELETE ON "${schema}".jwt_auth_sessions
+      REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION "${schema}".count_deletes();
+    CREATE TRIGGER count_deletes AFTER DELETE ON "${schema}".jwt_auth_denylist
+      REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION "${schema}".count_deletes()`)
+  const statements = async (): Promise<Record<string, number[]>> => {
+    const { rows: logged } = await pool.query(`SELECT tbl, deleted FROM "${schema}".deletes ORDER BY n`)
+    await pool.query(`TRUNCATE "${schema}".deletes`)
+    const byTable: Record<string, number[]> = {}
+    for (const row of logged) (byTable[row.tbl as string] ??= []).push(row.deleted as number)
+    return byTable
+  }
+  // A rotation in progress holds an expired session: the purge goes past it instead of waiting.
+  const other = await otherTransaction(t)
+  await other.query(`SELECT 1 FROM "${schema}".jwt_auth_sessions WHERE id = 'u0-3' FOR UPDATE`)
+
+  t.same(await store.purgeExpired(), { sessions: 249, deniedTokens: 120 })
+  t.same(await statements(), { jwt_auth_sessions: [100, 100, 49], jwt_auth_denylist: [100, 20] }, 'rows per statement')
+  await other.query('COMMIT')
+  t.same(await store.purgeExpired(), { sessions: 1, deniedTokens: 0 }, 'the held row goes at the next purge')
+  t.same(await statements(), { jwt_auth_sessions: [1], jwt_auth_denylist: [0] })
+  t.equal((await rows(schema, 'jwt_auth_sessions')).length, 10, 'the live sessions stay')
+  t.equal((await rows(schema, 'jwt_auth_denylist')).length, 5, 'the live denylist entries stay')
+})
+
+t.test('concurrent logins and revokeUser of one user never deadlock', async t => {
+  const store = await newStore({ pool: newPool({ max: 12 }) })
+  // A slow INSERT (a trigger that sleeps 30 ms) holds each login between its delete of expired
+  // sessions and its eviction beyond the cap, as a loaded database would: a revokeUser that
+  // deletes the same rows in its own order would run in between.
+  await pool.query(`
+    CREATE FUNCTION "${store.schema}".slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_sleep(0.03); RETURN NEW; END $$;
+    CREATE TRIGGER slow_insert BEFORE INSERT ON "${store.schema}".jwt_auth_sessions
+      FOR EACH ROW WHEN (NEW.id LIKE 'slow-%') EXECUTE FUNCTION "${store.schema}".slow_insert()`)
+  const login = (id: string) => store.createSession({
+    sub: 'alice', sessionId: `slow-${id}`, claims: { sub: 'alice' }, refreshDigest: 'digest', lifetime: 60_000, idleTimeout: 60_000, maxSessions: 2
+  })
+  const failures: string[] = []
+  for (let round = 0; round < 10; round++) {
+    // Older live sessions, to be evicted, then newer expired ones, deleted first by a login.
+    await insertSessions(store.schema, 'alice', `r${round}-`, 3, 2)
+    const results = await Promise.allSettled([
+      login(`${round}-a`),
+      sleep(10).then(async () => await store.revokeUser('alice')),
+      login(`${round}-b`),
+      sleep(45).then(async () => await store.revokeUser('alice')),
+      login(`${round}-c`)
+    ])
+    for (const result of results) {
+      if (result.status === 'rejected') failures.push((result.reason as { code?: string }).code ?? String(result.reason))
+    }
+    t.ok((await store.listSessions('alice')).length <= 2, `round ${round}: within the cap`)
+  }
+  t.same(failures, [], 'no deadlock (40P01), no error')
+})
+
+t.test('a sub holding U+0000 has no session (PostgreSQL text cannot hold it), and cannot log in', async t => {
+  const store = await newStore()
+  const sub = 'ali\u0000ce'
+  const sessionId = `${'A'.repeat(22)}${Buffer.from(sub).toString('base64url')}`
+  t.same(await store.rotateRefreshToken({
+    sub, sessionId, presentedDigest: 'digest', successorDigest: 'next', sealedSuccessor: 'sealed', idleTimeout: 60_000, reuseGrace: 10_000
+  }), { status: 'invalid' })
+  t.equal(await store.revokeSession(sub, sessionId), null)
+  t.equal(await store.revokeSession(sub, sessionId, 'digest'), null)
+  t.equal(await store.isRevoked(sub, sessionId, 'jti'), true)
+  t.same(await store.listSessions(sub), [])
+  t.equal(await store.revokeUser(sub), 0)
+  await store.revokeToken(sub, 'jti', 60_000)
+  await t.rejects(store.createSession({
+    sub, sessionId, claims: { sub }, refreshDigest: 'digest', lifetime: 60_000, idleTimeout: 60_000, maxSessions: 10
+  }), { name: 'TypeError', message: /U\+0000/ })
+  t.same(await rows(store.schema, 'jwt_auth_sessions'), [])
+  t.same(await rows(store.schema, 'jwt_auth_denylist'), [])
+
+  const app = await buildApp({ store })
+  t.teardown(() => app.close())
+  t.equal((await refresh(app, `${sessionId}.${'B'.repeat(43)}`)).statusCode, 400, 'a crafted refresh token is refused, not a 503')
 })
 
 t.test('the plugin on PostgreSQL: no token is stored, and every row expires', async t => {
