@@ -2,6 +2,8 @@
 // tarball installed into a fresh project in the temp folder, a strict TypeScript app with the
 // README's quick start compiled there and run as an ES module and as CommonJS,
 // @arethetypeswrong/cli on the tarball, and nothing in the tarball beyond what users need.
+// The install takes the tarball's dependencies from npm's cache (filled by the repository's own
+// `npm ci`); only what the cache lacks comes from the registry, within bounded time.
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -17,9 +19,34 @@ const root = join(__dirname, '..')
 const notInherited = /^(npm_(package_|lifecycle_).*|npm_config_(local_|global_)?prefix|NODE_OPTIONS|NODE_V8_COVERAGE|TAP.*|_TAPJS_.*)$/
 const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !notInherited.test(name)))
 
-async function run (file: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
-  const { stdout } = await execFileAsync(file, args, { cwd, env: { ...env, ...extraEnv }, maxBuffer: 32 * 1024 * 1024 })
+async function run (file: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}, timeout = 0): Promise<string> {
+  const { stdout } = await execFileAsync(file, args, { cwd, env: { ...env, ...extraEnv }, maxBuffer: 32 * 1024 * 1024, timeout })
   return stdout
+}
+
+// A registry that does not answer costs at most two attempts of 15 s (npm's own defaults wait
+// 5 minutes a request, 3 times), and the install is stopped after 50 s whatever it waits for:
+// the file then fails with its own message, well before its time runs out.
+const registryBounds = ['--fetch-timeout=15000', '--fetch-retries=1', '--fetch-retry-mintimeout=1000', '--fetch-retry-maxtimeout=5000']
+const installLimit = 50_000
+t.setTimeout(150_000) // the install's limit, and the rest at a loaded machine's pace
+const npmError = /^npm (error|ERR!) (?!\s+at )/ // npm 10's prefix, and older npm's; not stack lines
+const networkFailure = /^npm (error|ERR!) (code|errno) (FETCH_ERROR|E[A-Z]*TIMEDOUT|ERR_SOCKET_TIMEOUT|ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH)$|^npm (error|ERR!) network /m
+
+/** `npm install`, with a failure that says so when the registry was the cause. */
+async function install (args: string[], cwd: string): Promise<void> {
+  try {
+    await run('npm', ['install', ...registryBounds, ...args], cwd, {}, installLimit)
+  } catch (error) {
+    const { killed, stderr } = error as { killed?: boolean, stderr?: string }
+    const npmSaid = String(stderr ?? '').split('\n').filter(line => npmError.test(line)).slice(0, 12).join('\n')
+    const what = killed === true
+      ? `npm install was stopped after ${installLimit / 1000} s: the npm registry is too slow or unreachable`
+      : networkFailure.test(npmSaid) ? 'npm install failed: the npm registry was unreachable' : null
+    if (what === null) throw error
+    throw new Error(`${what} (npm asks it only for packages missing from npm's cache; \`npm ci\` with the registry ` +
+      `reachable fills the cache).\n${npmSaid}`, { cause: error })
+  }
 }
 
 interface PackedFile { path: string }
@@ -38,8 +65,7 @@ t.before(async () => {
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'quick-start', version: '1.0.0', private: true }))
   // The app's @types/node: the version this repository was checked with (so the npm cache has it).
   const typesNode = (JSON.parse(readFileSync(join(root, 'node_modules/@types/node/package.json'), 'utf8')) as { version: string }).version
-  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
-    join(tmp, packed.filename), `@types/node@${typesNode}`], project)
+  await install(['--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(tmp, packed.filename), `@types/node@${typesNode}`], project)
 })
 
 t.test('the tarball holds dist/, README.md, LICENSE and package.json, nothing else', async t => {
