@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import type { FastifyPluginAsync } from 'fastify'
 import jwtAuth, { MemoryStore } from 'fastify-jwt-auth'
 import type { AccessTokenPayload, Role, TokenResponse } from 'fastify-jwt-auth'
-import { expectTrue, expectType } from './expect.js'
+import { expectTrue } from './expect.js'
 import type { Equal } from './expect.js'
 
 declare module 'fastify-jwt-auth' {
@@ -25,7 +25,8 @@ app.get('/me', { preHandler: app.authenticate }, async request => request.user.s
 expectTrue<Equal<Role, string>>()
 app.get('/admin', { preHandler: [app.authenticate, app.requireRoles('admin', 'any-role')] }, async request => {
   expectTrue<Equal<typeof request.user.roles, string[] | undefined>>()
-  expectType<string | undefined>(request.user.scope)
+  expectTrue<Equal<typeof request.user.scope, string | undefined>>()
+  expectTrue<Equal<typeof request.user.tenant, string>>()
   return request.user.tenant
 })
 app.post('/grant', async (_request, reply) => await reply.issueTokens({ sub: 'alice', tenant: 'acme', roles: ['any-role'], scope: 'a b' }))

@@ -102,12 +102,13 @@ app.post('/switch-device', { preHandler: app.authenticate }, async (request, rep
 
 app.get('/profiles', { preHandler: app.authenticate }, async (request) => {
   expectTrue<Equal<typeof request.user, AccessTokenPayload>>()
-  expectType<string>(request.user.sub)
-  expectType<string>(request.user.sid)
-  expectType<string>(request.user.tenant)
+  // Exact equality: an `any` (or a wider type) would fail, where expectType<string>() would pass.
+  expectTrue<Equal<typeof request.user.sub, string>>()
+  expectTrue<Equal<typeof request.user.sid, string>>()
+  expectTrue<Equal<typeof request.user.tenant, string>>()
   expectTrue<Equal<typeof request.user.roles, Array<'admin' | 'user'> | undefined>>()
-  expectType<string | undefined>(request.user.scope)
-  expectType<number>(request.user.exp)
+  expectTrue<Equal<typeof request.user.scope, string | undefined>>()
+  expectTrue<Equal<typeof request.user.exp, number>>()
   // @ts-expect-error undeclared claims are not there
   void request.user.hairColor
   return request.user
