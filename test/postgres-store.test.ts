@@ -68,6 +68,11 @@ async function insertSessions (schema: string, sub: string, prefix: string, live
   [sub, prefix, live, expired])
 }
 
+/** Waits until `done` holds (for work the store does in the background), at most 5 s. */
+async function until (done: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 5000; Date.now() < deadline && !await done();) await sleep(20)
+}
+
 /** A connection in a transaction of its own, to hold locks as another client would; ended at teardown. */
 async function otherTransaction (t: Test): Promise<pg.PoolClient> {
   const client = await pool.connect()
@@ -155,7 +160,7 @@ t.test('the store purges by itself at most once per purgeInterval', async t => {
   t.equal((await rows(store.schema, 'jwt_auth_sessions')).length, 2, 'not yet due')
   await sleep(1000)
   await store.revokeToken('alice', 'jti', 60_000)
-  await store.close() // waits for the purge that revokeToken started
+  await until(async () => (await rows(store.schema, 'jwt_auth_denylist')).length === 1) // the purge runs in the background
   t.same((await rows(store.schema, 'jwt_auth_sessions')).map(row => row.id), ['a1'], 'another user\'s expired session went')
   t.same((await rows(store.schema, 'jwt_auth_denylist')).map(row => row.jti), ['jti'])
 })
@@ -193,10 +198,26 @@ t.test('an automatic purge runs in the background: the request that starts it ne
   await other.query('COMMIT')
   await sleep(60)
   await store.revokeToken('alice', 'jti', 60_000)
-  await store.close()
+  await until(async () => (await rows(schema, 'jwt_auth_denylist')).length === 1)
   t.same((await rows(schema, 'jwt_auth_denylist')).map(row => row.jti), ['jti'], 'the next purge went through')
   t.same((await rows(schema, 'jwt_auth_sessions')).map(row => row.sub), ['alice'])
   t.equal(failures.length, 1)
+})
+
+t.test('close() stops a running automatic purge after its current statement, and no purge starts after it', async t => {
+  const { schema } = await newStore()
+  await insertSessions(schema, 'bob', 'b', 0, 300)
+  const store = new example.PostgresStore({ pool, schema, purgeInterval: 50, purgeBatchSize: 1 })
+  await sleep(60)
+  await store.revokeToken('alice', 'jti', 60_000) // starts a purge of 300 statements
+  await store.close()
+  const left = (await rows(schema, 'jwt_auth_sessions')).length
+  t.ok(left > 0 && left < 300, `the purge had begun and was stopped (${left} rows left)`)
+  await sleep(60)
+  await store.revokeToken('alice', 'jti-2', 60_000)
+  await sleep(100)
+  t.equal((await rows(schema, 'jwt_auth_sessions')).length, left, 'no purge after close()')
+  t.same(await store.purgeExpired(), { sessions: left, deniedTokens: 0 }, 'purgeExpired() by hand still purges everything')
 })
 
 t.test('purgeExpired deletes in statements of at most purgeBatchSize rows, and skips rows that others hold', async t => {
