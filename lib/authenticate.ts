@@ -56,7 +56,7 @@ export async function verifyAccessToken (token: string, context: AuthContext, lo
 async function checkRevocation (payload: AccessTokenPayload, context: AuthContext, log: FastifyBaseLogger): Promise<AccessTokenPayload> {
   const store = context.config.store
   if (store === null) return payload // verify-only without the issuer's store: signature and claims only
-  if (context.replica?.clears(payload.sub) === true) return payload // no recent revocation for this user
+  if (context.replica?.clears(payload) === true) return payload // no recent revocation for this user
   let revoked: boolean
   try {
     revoked = await store.isRevoked(payload.sub, payload.sid, payload.jti)

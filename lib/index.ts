@@ -34,10 +34,12 @@ export { MemoryStore } from './store/memory.js'
 export type { MemoryStoreOptions } from './store/memory.js'
 export { RedisStore } from './store/redis.js'
 export type { RedisStoreOptions } from './store/redis.js'
-export { reuseHistory } from './store/store.js'
+export { noticeCoverage, reuseHistory } from './store/store.js'
 export type {
   CreateSessionInput,
   CreateSessionResult,
+  RevocationBatch,
+  RevocationFeed,
   RotateInput,
   RotateResult,
   SessionInfo,

@@ -14,6 +14,7 @@ import { declareBearerSecurity } from './openapi.js'
 import { normaliseOptions } from './options.js'
 import { RevocationReplica } from './replica.js'
 import type { Config } from './options.js'
+import { noticeCoverage } from './store/store.js'
 import type { Store } from './store/store.js'
 import { jwksRouteOptions } from './route-schemas.js'
 import { createRoutes } from './routes.js'
@@ -41,17 +42,22 @@ function fastifyJwtOptions (config: Readonly<Config>): FastifyJWTOptions | null 
   } as FastifyJWTOptions
 }
 
-/** Tells the store the access lifetime and, with `revocation.replica`, starts the replica. */
-async function startReplica (config: Readonly<Config>, fastify: FastifyInstance): Promise<RevocationReplica | null> {
+/**
+ * Tells the store the access lifetime and, with `revocation.replica`, makes the replica, which
+ * starts reading when the app is ready (a registration that fails later leaves nothing running).
+ */
+function createReplica (config: Readonly<Config>, fastify: FastifyInstance): RevocationReplica | null {
   const store = config.store
   // Notices must outlive every access token issued before them, clock tolerance included.
-  const watchFor = config.accessTtl + config.clockTolerance
-  store?.useAccessLifetime?.(watchFor)
+  const lifetime = config.accessTtl + config.clockTolerance
+  store?.useAccessLifetime?.(lifetime)
   if (config.replica === null) return null
   const feed = (store as Required<Store>).openRevocationFeed()
-  const replica = new RevocationReplica(feed, { maxStaleness: config.replica.maxStaleness, watchFor }, fastify.log)
+  const replica = new RevocationReplica(feed, {
+    maxStaleness: config.replica.maxStaleness, watchFor: noticeCoverage(lifetime), clockTolerance: config.clockTolerance
+  }, fastify.log)
+  fastify.addHook('onReady', async () => { await replica.start() })
   fastify.addHook('onClose', async () => { await replica.close() })
-  await replica.start()
   return replica
 }
 
@@ -66,7 +72,7 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
 
   const access = createAccessTokens(config, fastify.log)
   await access.load()
-  const replica = await startReplica(config, fastify)
+  const replica = createReplica(config, fastify)
   const context: AuthContext = { config, access, replica, emit: createEmitter(config) }
   const verifyRequest = createRequestVerifier(context)
   const authenticate = createAuthenticate(context, verifyRequest)

@@ -1,54 +1,66 @@
 // The in-process revocation replica (`revocation: { replica: true }`): instead of asking the store
-// on every request, an instance follows the store's revocation feed and keeps, in memory, the
+// on every request, an instance polls the store's revocation feed and keeps, in memory, the
 // users who had something revoked within one access lifetime. A token of any other user needs no
 // store call; a token of such a user is checked at the store as usual, which stays the only
 // source of truth. While the feed has not been confirmed for `maxStaleness`, every token is
 // checked at the store: the replica fails closed, never open.
+import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RevocationFeed } from './store/store.js'
+import type { AccessTokenPayload } from './types.js'
 
 export interface ReplicaOptions {
   /** How old the last confirmed read of the feed may be before tokens are checked at the store (ms). */
   maxStaleness: number
-  /** How long a notice makes its user's tokens go to the store: the longest access lifetime (ms). */
+  /** How long a notice makes its user's tokens go to the store (ms): `noticeCoverage(lifetime)`. */
   watchFor: number
+  /** Clock tolerance of token checks (ms): tokens this close to a boundary go to the store. */
+  clockTolerance: number
 }
-
-/** Pause after a failed read before the next attempt (a full reload). */
-const retryDelay = 250
 
 export class RevocationReplica {
   readonly #feed: RevocationFeed
   readonly #log: FastifyBaseLogger
   readonly #maxStaleness: number
   readonly #watchFor: number
-  readonly #waitMs: number
+  readonly #clockTolerance: number
+  readonly #pollEvery: number
   /** sub -> until when its tokens are checked at the store (epoch ms). */
   readonly #watched = new Map<string, number>()
-  /** Every notice written before this time (epoch ms) has been applied. */
+  /** Every notice written before this time (performance.now(), immune to clock steps) is applied. */
   #confirmedAt = Number.NEGATIVE_INFINITY
-  /** Null: the next read is a full load. */
+  /** Tokens issued before this time (epoch ms) may predate the notices the feed holds. */
+  #completeSince = Number.POSITIVE_INFINITY
+  /** Null: the next read starts from the oldest notice. */
   #cursor: string | null = null
   #nextSweep = 0
   #failing = false
   #closed = false
-  #running: Promise<void> | null = null
+  #timer: NodeJS.Timeout | undefined
 
   constructor (feed: RevocationFeed, options: ReplicaOptions, log: FastifyBaseLogger) {
     this.#feed = feed
     this.#log = log
     this.#maxStaleness = options.maxStaleness
     this.#watchFor = options.watchFor
-    // Each read confirms the feed as of when it was sent; a quarter of the allowed staleness
+    this.#clockTolerance = options.clockTolerance
+    // A poll confirms the feed as of when it was sent; polling four times per allowed staleness
     // leaves room for a slow answer before the replica counts as stale.
-    this.#waitMs = Math.max(10, Math.floor(options.maxStaleness / 4))
+    this.#pollEvery = Math.max(10, Math.floor(options.maxStaleness / 4))
+    // This process's own revocations are heeded at once, not one poll later.
+    feed.onLocalNotice = sub => { this.#watch(sub, Date.now()) }
   }
 
-  /** True when the token of `sub` may skip the store: the replica is fresh and has no notice for it. */
-  clears (sub: string): boolean {
+  /**
+   * True when the token may skip the store: the replica is fresh, has no notice for its user,
+   * the token is not within the clock tolerance of its expiry (its session may have ended), and
+   * it was issued after the feed's history began.
+   */
+  clears (payload: AccessTokenPayload): boolean {
+    if (performance.now() - this.#confirmedAt > this.#maxStaleness) return false
     const now = Date.now()
-    if (now - this.#confirmedAt > this.#maxStaleness) return false
-    const until = this.#watched.get(sub)
+    if (payload.exp * 1000 <= now || payload.iat * 1000 < this.#completeSince + this.#clockTolerance) return false
+    const until = this.#watched.get(payload.sub)
     return until === undefined || until <= now
   }
 
@@ -57,59 +69,60 @@ export class RevocationReplica {
     return this.#watched.size
   }
 
-  /** Loads the feed once (failures are logged, not thrown), then keeps following it. */
+  /** Reads the feed once (failures are logged, not thrown), then keeps polling it. */
   async start (): Promise<void> {
-    await this.#step()
-    this.#running = this.#follow()
+    await this.#poll()
   }
 
+  /** Stops polling; a read still in flight finishes on its own (bounded by the store's timeout). */
   async close (): Promise<void> {
     this.#closed = true
+    clearTimeout(this.#timer)
     await this.#feed.close()
-    await this.#running
   }
 
-  async #follow (): Promise<void> {
-    while (!this.#closed) {
-      if (!await this.#step() && !this.#closed) await pause(retryDelay)
+  /** Reads until the feed is caught up, then schedules the next poll. */
+  async #poll (): Promise<void> {
+    while (!this.#closed && await this.#read() === 'more') { /* next page at once */ }
+    if (!this.#closed) {
+      this.#timer = setTimeout(() => { void this.#poll() }, this.#pollEvery)
+      this.#timer.unref()
     }
   }
 
-  /** One read of the feed; false when it failed. */
-  async #step (): Promise<boolean> {
-    const sentAt = Date.now()
+  /** One read of the feed. */
+  async #read (): Promise<'more' | 'done'> {
+    const sentAt = performance.now()
     try {
-      const batch = await this.#feed.read(this.#cursor, this.#waitMs)
-      const until = Date.now() + this.#watchFor
-      for (const sub of batch.subs) this.#watched.set(sub, until)
+      const batch = await this.#feed.read(this.#cursor)
+      const now = Date.now()
+      for (const sub of batch.subs) this.#watch(sub, now)
       this.#cursor = batch.cursor
+      this.#completeSince = batch.completeSince
+      if (!batch.complete) return 'more'
       this.#confirmedAt = sentAt
       if (this.#failing) this.#log.info('fastify-jwt-auth revocation replica is following its feed again')
       this.#failing = false
-      this.#sweep(sentAt)
-      return true
+      this.#sweep(now)
     } catch (error) {
-      // After a failure nothing proves that the feed was not reset (a restart, a failover), so
-      // the next read loads everything again.
-      this.#cursor = null
       if (!this.#failing && !this.#closed) {
-        this.#log.warn({ error: (error as Error).message }, 'fastify-jwt-auth revocation replica lost its feed: tokens are checked at the store')
+        this.#log.warn({ error: (error as Error).message }, 'fastify-jwt-auth revocation replica cannot read its feed: tokens are checked at the store')
       }
       this.#failing = true
-      return false
     }
+    return 'done'
+  }
+
+  #watch (sub: string, now: number): void {
+    this.#watched.set(sub, now + this.#watchFor)
   }
 
   /** Forgets users whose notices no longer cover any live token. */
   #sweep (now: number): void {
     if (now < this.#nextSweep) return
-    this.#nextSweep = now + this.#waitMs * 20
+    this.#nextSweep = now + this.#pollEvery * 20
     for (const [sub, until] of this.#watched) {
       if (until <= now) this.#watched.delete(sub)
     }
   }
-}
-
-async function pause (ms: number): Promise<void> {
-  await new Promise(resolve => setTimeout(resolve, ms).unref())
 }

@@ -10,7 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { MemoryStore, RedisStore } from '../lib/index.js'
 import type { Duration, JwtAuthOptions } from '../lib/index.js'
 import { RevocationReplica } from '../lib/replica.js'
+import { noticeCoverage } from '../lib/store/store.js'
 import type { RevocationFeed } from '../lib/store/store.js'
+import type { AccessTokenPayload } from '../lib/types.js'
 import { bearer, buildApp, decodePart, login, refresh, registrationError, secret } from './helpers.js'
 import { startCluster, startRedis } from './redis-harness.js'
 
@@ -50,13 +52,24 @@ t.test('no access token outlives its session', async t => {
   t.equal(normal.exp - normal.iat, 900, 'a longer session leaves the full access lifetime')
 })
 
+/**
+ * Makes the notices' history of `prefix` begin a minute ago, as on a service whose replicas have
+ * been running for a while: only tokens issued before that beginning are sent to the store.
+ */
+async function agedHistory (client: Redis, prefix: string): Promise<void> {
+  await client.hset(`${prefix}{revocations}:epoch`, 'id', 'aged', 'since', Date.now() - 60_000)
+  await client.pexpire(`${prefix}{revocations}:epoch`, 60_000)
+}
+
 /** Two instances of one service on one Redis: A without replica, B with one. */
 async function pair (t: Test, url: string, options: Partial<JwtAuthOptions> = {}, replicaStaleness: Duration = staleness): Promise<{ a: FastifyInstance, b: FastifyInstance, bClient: Redis }> {
   const prefix = `replica${++prefixes}:`
   const aClient = new Redis(url)
   const bClient = new Redis(url)
+  await agedHistory(aClient, prefix)
   const a = await buildApp({ store: new RedisStore({ client: aClient, prefix }), ...options })
   const b = await buildApp({ store: new RedisStore({ client: bClient, prefix }), revocation: { replica: true, maxStaleness: replicaStaleness }, ...options })
+  await b.ready()
   t.teardown(async () => {
     await a.close()
     await b.close()
@@ -66,13 +79,12 @@ async function pair (t: Test, url: string, options: Partial<JwtAuthOptions> = {}
   return { a, b, bClient }
 }
 
-/** The commands a client sends while `work` runs, blocking feed reads left out. */
+/** The commands a client sends while `work` runs, the replica's polls of its feed left out. */
 async function commandsDuring (client: Redis, work: () => Promise<void>): Promise<string[]> {
   const monitor = await client.monitor()
   const commands: string[] = []
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    const name = String(args[0]).toLowerCase()
-    if (source !== 'lua' && name !== 'xread') commands.push(name)
+    if (source !== 'lua' && !args.some(arg => String(arg).includes('{revocations}'))) commands.push(String(args[0]).toLowerCase())
   })
   await sleep(50)
   try {
@@ -88,9 +100,11 @@ t.test('standalone Redis', async t => {
   const server = await startRedis()
   t.teardown(server.stop)
 
-  t.test('a fresh replica answers without a store call', async t => {
+  t.test('a fresh replica answers without a store call, except for users with a recent revocation', async t => {
     const { a, b, bClient } = await pair(t, server.url, {}, relaxed)
     const tokens = await login(a)
+    const revoked = await login(a, { sub: 'bob' })
+    const sibling = await login(a, { sub: 'bob' })
     await sleep(maxStaleness)
     const commands = await commandsDuring(bClient, async () => {
       for (let i = 0; i < 5; i++) {
@@ -98,6 +112,37 @@ t.test('standalone Redis', async t => {
       }
     })
     t.same(commands, [], 'five authenticated requests, no Redis command')
+    await a.jwtAuth.revokeToken(revoked.access_token)
+    await sleep(2000) // B polls every 500 ms with 2 s of staleness allowed
+    const watched = await commandsDuring(bClient, async () => {
+      t.equal((await b.inject({ url: '/me', headers: bearer(sibling.access_token) })).statusCode, 200, "bob's other session still works")
+    })
+    t.ok(watched.some(name => name.startsWith('eval')), "bob's tokens are checked at the store")
+    t.same(await commandsDuring(bClient, async () => {
+      t.equal((await b.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
+    }), [], "alice's are not")
+  })
+
+  t.test("an instance heeds its own revocations at once, and tokens within the clock tolerance of their end go to the store", async t => {
+    const client = new Redis(server.url)
+    t.teardown(() => client.disconnect())
+    const prefix = `replica${++prefixes}:`
+    await agedHistory(client, prefix)
+    const app = await buildApp({
+      store: new RedisStore({ client, prefix }), revocation: { replica: true, maxStaleness: '10s' }, refreshToken: { expiresIn: '1h', idleTimeout: '2s' }
+    })
+    t.teardown(() => app.close())
+    await app.ready()
+    const tokens = await login(app)
+    t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
+    await app.jwtAuth.revokeToken(tokens.access_token)
+    // With 10 s of staleness allowed, the next poll may be 2.5 s away: only the local notice can refuse it now.
+    t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 401, 'refused at once')
+    const idle = await login(app, { sub: 'carol' })
+    await sleep(3000) // the session ended at 2 s; the token's exp is 2 s, accepted up to 7 s by the clock tolerance
+    const response = await app.inject({ url: '/me', headers: bearer(idle.access_token) })
+    t.equal(response.statusCode, 401, 'a token of an ended session is refused')
+    t.equal(response.json().code, 'FST_JWT_AUTH_TOKEN_REVOKED')
   })
 
   t.test('each kind of revocation made on A is enforced on B within maxStaleness', async t => {
@@ -143,13 +188,15 @@ t.test('standalone Redis', async t => {
       override openRevocationFeed (): RevocationFeed {
         const feed = super.openRevocationFeed()
         return {
-          read: async (cursor, waitMs) => cut ? await new Promise((_resolve, reject) => { stalled.push(() => { reject(new Error('closed')) }) }) : await feed.read(cursor, waitMs),
+          read: async (cursor) => cut ? await new Promise<never>((_resolve, reject) => { stalled.push(() => { reject(new Error('closed')) }) }) : await feed.read(cursor),
           close: async () => { for (const stop of stalled) stop(); await feed.close() }
         }
       }
     }
+    await agedHistory(aClient, prefix)
     const a = await buildApp({ store: new RedisStore({ client: aClient, prefix }) })
     const b = await buildApp({ store: new CutFeedStore({ client: bClient, prefix }), revocation: { replica: true, maxStaleness: staleness } })
+    await b.ready()
     t.teardown(async () => { await a.close(); await b.close(); aClient.disconnect(); bClient.disconnect() })
     const revoked = await login(a)
     const kept = await login(a, { sub: 'bob' })
@@ -171,9 +218,13 @@ t.test('standalone Redis', async t => {
     const client = new Redis(own.port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => 100 })
     client.on('error', () => {})
     t.teardown(() => client.disconnect())
-    const app = await buildApp({ store: new RedisStore({ client, commandTimeout: 300 }), revocation: { replica: true, maxStaleness: staleness } })
+    await agedHistory(client, 'fja:')
+    const app = await buildApp({ store: new RedisStore({ client, commandTimeout: 300 }), revocation: { replica: true, maxStaleness: staleness }, clockTolerance: 0 })
     t.teardown(() => app.close())
     const tokens = await login(app)
+    await app.ready()
+    await app.jwtAuth.revokeUser('zed') // a notice: the replica's cursor is now past it
+    await sleep(maxStaleness)
     await own.stop()
     await sleep(maxStaleness * 2)
     const down = await app.inject({ url: '/me', headers: bearer(tokens.access_token) })
@@ -184,10 +235,23 @@ t.test('standalone Redis', async t => {
       fresh = await login(app).catch(async () => { await sleep(100); return undefined })
     }
     if (fresh === undefined) throw new Error('Redis did not come back')
+    await sleep(maxStaleness)
+    const lost = await app.inject({ url: '/me', headers: bearer(tokens.access_token) })
+    t.equal(lost.statusCode, 401, 'a token whose session Redis lost is refused: the replica saw its history start again')
+    // A notice of the new history with an id below the replica's cursor, as after a failover to
+    // a node whose clock is behind: the replica reads the new history from its start.
+    await client.xadd('fja:{revocations}', `${Date.now() - 60_000}-0`, 'sub', 'bob')
+    await client.pexpire('fja:{revocations}', 60_000)
     await app.jwtAuth.revokeToken(fresh.access_token)
     await sleep(maxStaleness * 2)
     t.equal((await app.inject({ url: '/me', headers: bearer(fresh.access_token) })).statusCode, 401, 'a revocation after the restart is enforced')
-    const other = await login(app, { sub: 'bob' })
+    await sleep(1100) // tokens issued in the second the history started again go to the store
+    const bob = await login(app, { sub: 'bob' })
+    const bobCommands = await commandsDuring(client, async () => {
+      t.equal((await app.inject({ url: '/me', headers: bearer(bob.access_token) })).statusCode, 200)
+    })
+    t.ok(bobCommands.some(name => name.startsWith('eval')), 'the low-id notice was read: bob is checked at the store')
+    const other = await login(app, { sub: 'erin' })
     await sleep(maxStaleness)
     // A slow feed read on a loaded machine sends a request to the store; one of a few goes without.
     let alone = false
@@ -204,26 +268,61 @@ t.test('standalone Redis', async t => {
     const client = new Redis(server.url)
     t.teardown(() => client.disconnect())
     const prefix = `bounded${++prefixes}:`
+    const notices = `${prefix}{revocations}`
     const store = new RedisStore({ client, prefix })
     const lifetime = 400
     store.useAccessLifetime(lifetime)
     store.useAccessLifetime(100) // a second registration with shorter tokens: the longest wins
-    const replica = new RevocationReplica(store.openRevocationFeed(), { maxStaleness: 200, watchFor: lifetime }, Fastify().log)
+    const coverage = noticeCoverage(lifetime)
+    const replica = new RevocationReplica(store.openRevocationFeed(), { maxStaleness: 200, watchFor: coverage, clockTolerance: 0 }, Fastify().log)
     await replica.start()
     t.teardown(() => replica.close())
+    // A token issued after the notices' history began (a second from now).
+    const tokenOf = (sub: string): AccessTokenPayload => {
+      const iat = Math.ceil(Date.now() / 1000) + 1
+      return { sub, iat, exp: iat + 600, iss: 'i', aud: 'a', jti: 'j', sid: 's' }
+    }
     for (let i = 0; i < 20; i++) await store.revokeUser(`user-${i}`)
-    t.ok(await client.pttl(`${prefix}{revocations}`) > 100, 'notices are kept for the longest announced lifetime')
+    t.ok(await client.pttl(notices) > 100, 'notices are kept for the longest announced lifetime')
     await sleep(100)
     t.equal(replica.size, 20, 'one entry per user with a recent revocation')
-    t.notOk(replica.clears('user-3'), 'their tokens go to the store')
-    t.ok(replica.clears('someone-else'), 'other users do not')
-    await sleep(lifetime + 200)
+    t.notOk(replica.clears(tokenOf('user-3')), 'their tokens go to the store')
+    t.ok(replica.clears(tokenOf('someone-else')), 'other users do not')
+    await sleep(coverage + 100)
     await store.revokeUser('late')
-    t.equal(await client.xlen(`${prefix}{revocations}`), 1, 'Redis dropped the old notices')
-    await sleep(1200) // the replica sweeps every 20 reads
+    t.equal(await client.xlen(notices), 1, 'Redis dropped the old notices')
+    await sleep(1200) // the replica sweeps every 20 polls
     t.equal(replica.size, 1, 'expired notices are forgotten')
-    t.ok(replica.clears('user-3'), 'an old revocation no longer costs a store call')
-    t.ok(await client.pttl(`${prefix}{revocations}`) <= lifetime, 'the notices stream expires with its last notice')
+    t.ok(replica.clears(tokenOf('user-3')), 'an old revocation no longer costs a store call')
+    t.ok(await client.pttl(notices) <= coverage, 'the notices stream expires with its last notice')
+
+    // A long feed is read page by page before the replica counts as fresh; the store's memory of
+    // its recent notices stays bounded (old ones are forgotten once it holds a thousand).
+    const many = new RedisStore({ client, prefix: `many${++prefixes}:` })
+    many.useAccessLifetime(60_000)
+    for (let i = 0; i < 1200; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, async (_, j) => { await many.revokeUser(`many-${i + j}`) }))
+    }
+    const reader = new RevocationReplica(many.openRevocationFeed(), { maxStaleness: 2000, watchFor: 60_000, clockTolerance: 0 }, Fastify().log)
+    await reader.start()
+    t.teardown(() => reader.close())
+    t.equal(reader.size, 1200, 'every notice of a 1,200-notice feed (three pages)')
+    t.ok(reader.clears(tokenOf('nobody')), 'and it is fresh')
+    t.notOk(reader.clears(tokenOf('many-1199')), 'the last page counts too')
+    const shortLived = new RedisStore({ client, prefix: `short${++prefixes}:` })
+    shortLived.useAccessLifetime(4000) // a repeat window of 1 s
+    for (let i = 0; i < 1001; i++) await shortLived.revokeToken(`short-${i}`, 'j', 1000)
+    const last = async (): Promise<string | undefined> => (await client.xrevrange(`short${prefixes}:{revocations}`, '+', '-', 'COUNT', 1))[0]?.[0]
+    const before = await last()
+    await shortLived.revokeToken('short-1000', 'j2', 1000)
+    t.equal(await last(), before, 'past a thousand users the store forgets old notices but keeps recent ones: no repeat')
+
+    // Repeated revocations of one user: one notice per repeat window (here 10 s), not one each.
+    const busy = new RedisStore({ client, prefix: `busy${++prefixes}:` })
+    busy.useAccessLifetime(60_000)
+    for (let i = 0; i < 50; i++) await busy.revokeToken('mallory', `jti-${i}`, 60_000)
+    t.equal(await client.xlen(`busy${prefixes}:{revocations}`), 1, 'fifty revocations of one user, one notice')
+    t.equal(await client.exists(`busy${prefixes}:{u:${Buffer.from('mallory').toString('base64url')}}:j:jti-49`), 1, 'every one of them took effect')
   })
 })
 

@@ -12,13 +12,18 @@
 //   <prefix>{revocations}              stream  revocation notices (the sub) for replicas; each
 //                                              kept one access lifetime, the key expires with
 //                                              the last
+//   <prefix>{revocations}:keep         string  how long notices are kept (the longest any
+//                                              writer asked for); expires with it
+//   <prefix>{revocations}:epoch        hash    id and start of the notices' history: a new one
+//                                              after a data loss; kept alive by replicas (1 day)
+import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import type { Cluster, RedisOptions } from 'ioredis'
 import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
 import type {
   CreateSessionInput,
   CreateSessionResult,
-  RevocationBatch,
   RevocationFeed,
   RotateInput,
   RotateResult,
@@ -26,7 +31,7 @@ import type {
   SessionRecord,
   Store
 } from './store.js'
-import { reuseHistory } from './store.js'
+import { noticeCoverage, noticeRepeatWindow, reuseHistory } from './store.js'
 
 // Milliseconds since the epoch, by the Redis clock. Shared by every script.
 const redisNow = `
@@ -156,13 +161,33 @@ end
 return result
 `
 
-// KEYS: notices. ARGV: sub, retention. Appends a notice; drops those older than the retention.
+// KEYS: notices, keep. ARGV: sub, coverage. Appends a notice and drops those older than the
+// longest coverage any writer asked for while its notices live (writers may differ).
 const noticeLua = `${redisNow}
-redis.call('XADD', KEYS[1], 'MINID', now - tonumber(ARGV[2]), '*', 'sub', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local keep = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[2]) or '0'))
+redis.call('SET', KEYS[2], keep, 'PX', keep)
+redis.call('XADD', KEYS[1], 'MINID', now - keep, '*', 'sub', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], keep)
+`
+
+// KEYS: notices, epoch. ARGV: cursor ('' for the oldest), a new epoch id, epoch ttl, page size.
+// Returns { epoch id, epoch start, entries }. A missing epoch means the notices' history starts
+// now (first replica ever, or the data was lost): it gets a new id and this start time.
+const followLua = `${redisNow}
+local epoch = redis.call('HMGET', KEYS[2], 'id', 'since')
+if not epoch[1] then
+  epoch = { ARGV[2], now }
+  redis.call('HSET', KEYS[2], 'id', ARGV[2], 'since', now)
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local from = '-'
+if ARGV[1] ~= '' then from = '(' .. ARGV[1] end
+return { epoch[1], tonumber(epoch[2]), redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[4]) }
 `
 
 const noticeRetryDelay = 1000
+const epochTtl = 86_400_000
+const feedPage = 500
 
 type Reply = Array<string | number | null>
 type StreamEntry = [id: string, fields: string[]]
@@ -175,6 +200,7 @@ interface ScriptClient {
   fastifyJwtAuthRevokeUser: ScriptCall
   fastifyJwtAuthListSessions: ScriptCall
   fastifyJwtAuthNotice: ScriptCall
+  fastifyJwtAuthFollow: ScriptCall
 }
 
 export interface RedisStoreOptions {
@@ -204,9 +230,12 @@ export class RedisStore implements Store {
   readonly #ownsClient: boolean
   readonly #timeout: number
   readonly #noticesKey: string
-  /** How long notices are kept: the longest access lifetime a registration announced. */
-  #retention = 3_600_000
-  #retentionAnnounced = false
+  /** The longest access lifetime a registration announced (an hour until one does). */
+  #lifetime = 3_600_000
+  #lifetimeAnnounced = false
+  /** sub -> when this process last wrote a notice for it (performance.now()). */
+  readonly #recentNotices = new Map<string, number>()
+  readonly #feeds = new Set<RevocationFeed>()
   readonly #retries = new Set<NodeJS.Timeout>()
   #closed = false
 
@@ -241,7 +270,8 @@ export class RedisStore implements Store {
     this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 2, lua: revokeSessionLua })
     this.client.defineCommand('fastifyJwtAuthRevokeUser', { numberOfKeys: 1, lua: revokeUserLua })
     this.client.defineCommand('fastifyJwtAuthListSessions', { numberOfKeys: 1, lua: listSessionsLua, readOnly: true })
-    this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 1, lua: noticeLua })
+    this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 2, lua: noticeLua })
+    this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
     this.#scripts = this.client as unknown as ScriptClient
   }
 
@@ -335,47 +365,37 @@ export class RedisStore implements Store {
   }
 
   useAccessLifetime (ms: number): void {
-    this.#retention = this.#retentionAnnounced ? Math.max(this.#retention, ms) : ms
-    this.#retentionAnnounced = true
+    this.#lifetime = this.#lifetimeAnnounced ? Math.max(this.#lifetime, ms) : ms
+    this.#lifetimeAnnounced = true
   }
 
   /**
-   * Revocation notices for a replica, read from the notices stream on a connection of its own
-   * (reads block). A read that fails or hangs replaces that connection.
+   * Revocation notices for a replica: each read is one script call that pages through the
+   * notices stream and checks its epoch. When the epoch changed (the notices were lost), the read
+   * starts again from the oldest notice kept, so a replica never misses one.
    */
   openRevocationFeed (): RevocationFeed {
-    const key = this.#noticesKey
-    const timeout = this.#timeout
-    const open = (): Redis | Cluster => {
-      // The client's own commandTimeout must not cut a blocking read short.
-      const reader = 'startupNodes' in this.client
-        ? this.client.duplicate(undefined, { redisOptions: { commandTimeout: undefined } })
-        : this.client.duplicate({ commandTimeout: undefined })
-      reader.on('error', () => {}) // failures surface as failed reads
-      return reader
-    }
-    let reader = open()
-    let closed = false
-    const load = async (): Promise<RevocationBatch> => batchOf(await reader.xrange(key, '-', '+') as StreamEntry[], '0-0')
-    const follow = async (cursor: string, waitMs: number): Promise<RevocationBatch> => {
-      const reply = await reader.xread('BLOCK', waitMs, 'STREAMS', key, cursor) as Array<[string, StreamEntry[]]> | null
-      return batchOf(reply?.[0]?.[1] ?? [], cursor)
-    }
-    return {
-      read: async (cursor, waitMs) => {
-        try {
-          return await withTimeout(cursor === null ? load() : follow(cursor, waitMs), waitMs + timeout)
-        } catch (error) {
-          reader.disconnect()
-          if (!closed) reader = open()
-          throw error
+    let epoch: string | undefined
+    const page = async (cursor: string): Promise<[string, number, StreamEntry[]]> => await this.#call(this.#scripts.fastifyJwtAuthFollow(
+      this.#noticesKey, `${this.#noticesKey}:epoch`, cursor, randomUUID(), epochTtl, feedPage
+    )) as [string, number, StreamEntry[]]
+    const feed: RevocationFeed = {
+      read: async (cursor) => {
+        let from = cursor ?? ''
+        let [id, since, entries] = await page(from)
+        if (epoch !== undefined && id !== epoch && from !== '') {
+          from = ''
+          ;[id, since, entries] = await page(from)
         }
+        epoch = id
+        const subs: string[] = []
+        for (const [, fields] of entries) subs.push(fields[1] as string)
+        return { cursor: entries.at(-1)?.[0] ?? from, subs, complete: entries.length < feedPage, completeSince: since }
       },
-      close: async () => {
-        closed = true
-        reader.disconnect()
-      }
+      close: async () => { this.#feeds.delete(feed) }
     }
+    this.#feeds.add(feed)
+    return feed
   }
 
   /** Closes the client only when the store created it (from `url`). */
@@ -389,9 +409,26 @@ export class RedisStore implements Store {
     return `${this.#prefix}{u:${Buffer.from(sub, 'utf8').toString('base64url')}}`
   }
 
-  /** Tells replicas to ask the store about this user's tokens for one access lifetime. */
+  /**
+   * Tells replicas to ask the store about this user's tokens for one access lifetime. A notice
+   * for a user this process noticed within the repeat window is skipped (the first covers it),
+   * so repeated revocations cannot grow the stream without bound.
+   */
   async #notice (sub: string): Promise<void> {
-    await this.#call(this.#scripts.fastifyJwtAuthNotice(this.#noticesKey, sub, this.#retention))
+    const now = performance.now()
+    const last = this.#recentNotices.get(sub)
+    if (last !== undefined && now - last < noticeRepeatWindow(this.#lifetime)) return
+    await this.#call(this.#scripts.fastifyJwtAuthNotice(this.#noticesKey, `${this.#noticesKey}:keep`, sub, noticeCoverage(this.#lifetime)))
+    if (this.#recentNotices.size >= 1000) this.#forgetOldNotices(now)
+    this.#recentNotices.set(sub, now)
+    for (const feed of this.#feeds) feed.onLocalNotice?.(sub)
+  }
+
+  #forgetOldNotices (now: number): void {
+    const window = noticeRepeatWindow(this.#lifetime)
+    for (const [sub, time] of this.#recentNotices) {
+      if (now - time >= window) this.#recentNotices.delete(sub)
+    }
   }
 
   /**
@@ -400,7 +437,7 @@ export class RedisStore implements Store {
    */
   #noticeAfter (sub: string, attempt = 0): void {
     this.#notice(sub).catch(() => {
-      if (this.#closed || attempt * noticeRetryDelay >= this.#retention) return
+      if (this.#closed || attempt * noticeRetryDelay >= noticeCoverage(this.#lifetime)) return
       const timer = setTimeout(() => {
         this.#retries.delete(timer)
         this.#noticeAfter(sub, attempt + 1)
@@ -426,13 +463,6 @@ async function withTimeout<T> (command: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer)
   }
-}
-
-/** The subs in stream entries (fields: 'sub', value), and the cursor after the last. */
-function batchOf (entries: StreamEntry[], cursor: string): RevocationBatch {
-  const subs: string[] = []
-  for (const [, fields] of entries) subs.push(fields[1] as string)
-  return { cursor: entries.at(-1)?.[0] ?? cursor, subs }
 }
 
 /** Adds the optional client details, which Redis stores as '' when absent. */

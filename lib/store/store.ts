@@ -87,7 +87,8 @@ export interface Store {
   close? (): Promise<void>
   /**
    * Told once per registration how long the plugin's access tokens can live (lifetime plus clock
-   * tolerance, in ms): how long a store with a revocation feed must keep its notices.
+   * tolerance, in ms): a store with a revocation feed keeps its notices for
+   * `noticeCoverage(ms)`.
    */
   useAccessLifetime? (ms: number): void
   /**
@@ -99,23 +100,46 @@ export interface Store {
   openRevocationFeed? (): RevocationFeed
 }
 
-/** What a revocation feed delivers: which users had something revoked. */
+/** One read of a revocation feed. */
 export interface RevocationBatch {
   /** Where the next read starts. */
   cursor: string
-  /** The subs of the revocations read; a sub may repeat. */
+  /** The subs of the notices read; a sub may repeat. */
   subs: string[]
+  /** False when more notices wait after this batch: read again at once. */
+  complete: boolean
+  /**
+   * Epoch ms (store clock) from which the feed holds every notice. A feed that lost its data
+   * (a restart without persistence, a flush) starts again with a later time: tokens issued
+   * before it may belong to sessions the store no longer has, and are checked at the store.
+   */
+  completeSince: number
 }
 
 /** The reading side of a store's revocation notices; each replica opens its own. */
 export interface RevocationFeed {
   /**
-   * Without a cursor: every notice the store still keeps (a full load). With one: the notices
-   * after it, waiting up to `waitMs` for the first. A read that resolves confirms that the
-   * replica has every notice written before the read was sent.
+   * The notices after `cursor` (from the oldest kept when null), without waiting. A read that
+   * resolves with `complete` confirms that the replica has every notice written before the read
+   * was sent.
    */
-  read (cursor: string | null, waitMs: number): Promise<RevocationBatch>
+  read (cursor: string | null): Promise<RevocationBatch>
+  /** Set by the replica: called at once with the sub of each notice this process writes. */
+  onLocalNotice?: ((sub: string) => void) | undefined
   close (): Promise<void>
+}
+
+/**
+ * How long a store may skip repeated notices for one user after writing one: tokens revoked in
+ * that window are covered by the first notice if it is heeded that much longer.
+ */
+export function noticeRepeatWindow (lifetime: number): number {
+  return Math.min(10_000, Math.floor(lifetime / 4))
+}
+
+/** How long a notice must be kept and heeded, for tokens that live `lifetime` ms. */
+export function noticeCoverage (lifetime: number): number {
+  return lifetime + noticeRepeatWindow(lifetime)
 }
 
 /**
