@@ -8,6 +8,7 @@ import { FST_JWT_AUTH_INVALID_CLAIMS, FST_JWT_AUTH_INVALID_GRANT } from './error
 import type { SessionRecord, Store } from './store/store.js'
 import {
   digestRefreshToken,
+  isFitSub,
   maxSubBytes,
   mintRefreshToken,
   mintSessionId,
@@ -35,6 +36,7 @@ function checkClaims (claims: IssueClaims): void {
   if (typeof sub !== 'string' || sub === '' || Buffer.byteLength(sub) > maxSubBytes) {
     throw new FST_JWT_AUTH_INVALID_CLAIMS(`sub must be a non-empty string of at most ${maxSubBytes} bytes`)
   }
+  if (!isFitSub(sub)) throw new FST_JWT_AUTH_INVALID_CLAIMS('sub must hold no control characters and no unpaired surrogates')
   for (const name of reservedClaims) {
     if (name in claims) throw new FST_JWT_AUTH_INVALID_CLAIMS(`the ${name} claim is set by the plugin`)
   }

@@ -19,6 +19,8 @@ t.test('a session id carries its sub; a refresh token carries its session id', a
   t.equal(subOfSessionId('A'.repeat(22)), null, 'no sub part')
   t.equal(subOfSessionId(`${'A'.repeat(22)}${'B'.repeat(400)}`), null, 'too long')
   t.equal(subOfSessionId(`${'A'.repeat(22)}+w==`), null, 'not base64url')
+  t.equal(subOfSessionId(`${'A'.repeat(22)}${Buffer.from('a\u0000').toString('base64url')}`), null, 'a sub holding U+0000')
+  t.equal(subOfSessionId(mintSessionId('😀 emoji')), '😀 emoji', 'paired surrogates are fine')
 })
 
 t.test('a sealed successor opens only with its predecessor', async t => {

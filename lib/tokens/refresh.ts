@@ -9,6 +9,16 @@ const secretLength = 43 // 32 bytes
 export const maxSubBytes = 256
 const maxSessionIdLength = sessionRandomLength + Math.ceil(maxSubBytes * 4 / 3)
 const base64url = /^[A-Za-z0-9_-]+$/
+// Control characters, and UTF-16 surrogates without their pair (which UTF-8 cannot carry).
+const unfitForSub = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/**
+ * A sub must survive every store and transport unchanged: no control characters (PostgreSQL
+ * text cannot hold U+0000) and no lone surrogates (UTF-8 would turn them into U+FFFD).
+ */
+export function isFitSub (sub: string): boolean {
+  return !unfitForSub.test(sub)
+}
 
 export function mintSessionId (sub: string): string {
   return randomBytes(16).toString('base64url') + Buffer.from(sub, 'utf8').toString('base64url')
@@ -21,7 +31,7 @@ export function subOfSessionId (sessionId: string): string | null {
   const encoded = sessionId.slice(sessionRandomLength)
   const sub = Buffer.from(encoded, 'base64url').toString('utf8')
   // Only the canonical encoding of valid UTF-8 is accepted, so one session has one id.
-  return Buffer.from(sub, 'utf8').toString('base64url') === encoded ? sub : null
+  return Buffer.from(sub, 'utf8').toString('base64url') === encoded && isFitSub(sub) ? sub : null
 }
 
 export function mintRefreshToken (sessionId: string): string {
