@@ -14,6 +14,7 @@ import {
   FST_JWT_AUTH_NO_TOKEN,
   FST_JWT_AUTH_TOKEN_REVOKED
 } from './errors.js'
+import type { Store } from './store/store.js'
 import type { AccessTokenPayload, AuthenticateHook } from './types.js'
 
 // RFC 6750 §2.1: "Bearer" 1*SP b64token; the scheme name is case-insensitive.
@@ -52,11 +53,19 @@ export async function verifyAccessToken (token: string, context: AuthContext, lo
   return await checkRevocation(await context.access.verify(token), context, log)
 }
 
-/** The per-request store check: one call, or none for a verify-only service without a store. */
-async function checkRevocation (payload: AccessTokenPayload, context: AuthContext, log: FastifyBaseLogger): Promise<AccessTokenPayload> {
+// The hot path stays synchronous while it can (a single key, no store call needed): a request the
+// revocation replica clears costs no promise and no microtask beyond the hook's own.
+type Verified = AccessTokenPayload | Promise<AccessTokenPayload>
+
+/** The per-request revocation check: one store call, or none (replica, or verify-only without a store). */
+function checkRevocation (payload: AccessTokenPayload, context: AuthContext, log: FastifyBaseLogger): Verified {
   const store = context.config.store
   if (store === null) return payload // verify-only without the issuer's store: signature and claims only
   if (context.replica?.clears(payload) === true) return payload // no recent revocation for this user
+  return askStore(store, payload, log)
+}
+
+async function askStore (store: Store, payload: AccessTokenPayload, log: FastifyBaseLogger): Promise<AccessTokenPayload> {
   let revoked: boolean
   try {
     revoked = await store.isRevoked(payload.sub, payload.sid, payload.jti)
@@ -73,15 +82,14 @@ function sentByCookie (request: FastifyRequest, token: string): boolean {
   return header === undefined || bearerPattern.exec(header)?.[1] !== token
 }
 
-export type RequestVerifier = (request: FastifyRequest) => Promise<AccessTokenPayload>
+/** Everything app.authenticate checks, without touching the reply; throws or rejects with the plugin's errors. */
+export type RequestVerifier = (request: FastifyRequest) => Verified
 
-/** Everything app.authenticate checks, without touching the reply. */
 export function createRequestVerifier (context: AuthContext): RequestVerifier {
   const { fingerprint, cookies } = context.config
   const csrfName = cookies?.csrfName ?? null
-  return async function verifyRequest (request) {
-    const token = extractAccessToken(request, context)
-    const payload = await context.access.verify(token)
+
+  function checkBindings (request: FastifyRequest, token: string, payload: AccessTokenPayload): Verified {
     // Binding checks come before the store call: a token without its browser costs no round trip.
     if (fingerprint !== null && !matchesDigest(request.cookies[fingerprint], payload.fgp)) {
       throw new FST_JWT_AUTH_FINGERPRINT_MISMATCH()
@@ -90,7 +98,15 @@ export function createRequestVerifier (context: AuthContext): RequestVerifier {
       !matchesDigest(request.headers['x-csrf-token'], payload.csrf)) {
       throw new FST_JWT_AUTH_CSRF()
     }
-    return await checkRevocation(payload, context, request.log)
+    return checkRevocation(payload, context, request.log)
+  }
+
+  return function verifyRequest (request) {
+    const token = extractAccessToken(request, context)
+    const verified = context.access.verify(token)
+    return verified instanceof Promise
+      ? verified.then(async payload => await checkBindings(request, token, payload))
+      : checkBindings(request, token, verified)
   }
 }
 
@@ -98,7 +114,8 @@ export function createAuthenticate (context: AuthContext, verifyRequest: Request
   const realm = context.config.realm
   return async function authenticate (request, reply) {
     try {
-      request.user = await verifyRequest(request)
+      const verified = verifyRequest(request)
+      request.user = verified instanceof Promise ? await verified : verified
     } catch (error) {
       throw withChallenge(reply, realm, error)
     }

@@ -29,8 +29,11 @@ export interface AccessTokens {
    * session's end (`notAfter`, epoch ms): no token outlives the session it belongs to.
    */
   readonly sign: ((claims: IssueClaims, sessionId: string, notAfter: number) => SignedAccessToken) | undefined
-  /** Resolves to the payload, or rejects with FST_JWT_AUTH_TOKEN_EXPIRED / _INVALID (or _JWKS_UNAVAILABLE). */
-  verify (token: string): Promise<AccessTokenPayload>
+  /**
+   * The payload, or FST_JWT_AUTH_TOKEN_EXPIRED / _INVALID (or _JWKS_UNAVAILABLE). Synchronous
+   * (returns or throws) unless a remote key set must be fetched first: then a promise.
+   */
+  verify (token: string): AccessTokenPayload | Promise<AccessTokenPayload>
   /** The public keys, for the JWKS route. */
   readonly publicJwks: JsonWebKey[]
   /** Fetches a remote key set once, when there is one. */
@@ -94,19 +97,31 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
       for (const key of keys) verifiers.set(key.kid as string, verifierFor(key))
     })
 
-  async function selectVerifier (token: string): Promise<Verify> {
-    if (only !== undefined) return only
-    const kid = kidOf(token)
-    if (kid === undefined) throw new FST_JWT_AUTH_TOKEN_INVALID()
-    let verifier = verifiers.get(kid)
-    if (verifier === undefined && remote !== null) {
-      await remote.refreshForUnknownKid()
-      verifier = verifiers.get(kid)
-      if (verifier === undefined && remote.failing) throw new FST_JWT_AUTH_JWKS_UNAVAILABLE()
+  /** Checks signature and claims; throws the plugin's errors. */
+  function check (verify: Verify, token: string): AccessTokenPayload {
+    let payload: AccessTokenPayload
+    try {
+      payload = verify(token)
+    } catch (error) {
+      throw (error as { code?: string }).code === 'FAST_JWT_EXPIRED'
+        ? new FST_JWT_AUTH_TOKEN_EXPIRED()
+        : new FST_JWT_AUTH_TOKEN_INVALID()
     }
-    if (verifier === undefined) throw new FST_JWT_AUTH_TOKEN_INVALID()
-    remote?.refreshIfStale()
-    return verifier
+    // Only our signer makes tokens that pass the signature check, but claim types are
+    // checked anyway: the revocation lookup keys on them.
+    if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.jti !== 'string') {
+      throw new FST_JWT_AUTH_TOKEN_INVALID()
+    }
+    return payload
+  }
+
+  /** A kid the remote key set does not have yet: fetch it (rate-limited), then verify. */
+  async function verifyAfterFetch (remoteKeys: RemoteKeySet, kid: string, token: string): Promise<AccessTokenPayload> {
+    await remoteKeys.refreshForUnknownKid()
+    const verifier = verifiers.get(kid)
+    if (verifier === undefined) throw remoteKeys.failing ? new FST_JWT_AUTH_JWKS_UNAVAILABLE() : new FST_JWT_AUTH_TOKEN_INVALID()
+    remoteKeys.refreshIfStale()
+    return check(verifier, token)
   }
 
   const signing = config.signingKey
@@ -127,29 +142,24 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
       : (claims, sessionId, notAfter) => {
           const now = Date.now()
           const iat = Math.floor(now / 1000)
-          // (A store's garbage end, NaN included, falls back to the full lifetime.)
-          const end = notAfter < now + config.accessTtl ? notAfter : now + config.accessTtl
+          // A store's garbage end (NaN, null, a string) falls back to the full lifetime.
+          const end = typeof notAfter === 'number' && notAfter < now + config.accessTtl ? notAfter : now + config.accessTtl
           const exp = Math.floor(end / 1000)
           return { token: signer({ ...claims, iat, exp, jti: randomUUID(), sid: sessionId }), expiresIn: Math.max(0, exp - iat) }
         },
 
-    async verify (token) {
+    verify (token) {
       if (!canonicalSignature(token)) throw new FST_JWT_AUTH_TOKEN_INVALID()
-      const verify = await selectVerifier(token)
-      let payload: AccessTokenPayload
-      try {
-        payload = verify(token)
-      } catch (error) {
-        throw (error as { code?: string }).code === 'FAST_JWT_EXPIRED'
-          ? new FST_JWT_AUTH_TOKEN_EXPIRED()
-          : new FST_JWT_AUTH_TOKEN_INVALID()
+      if (only !== undefined) return check(only, token)
+      const kid = kidOf(token)
+      if (kid === undefined) throw new FST_JWT_AUTH_TOKEN_INVALID()
+      const verifier = verifiers.get(kid)
+      if (verifier === undefined) {
+        if (remote === null) throw new FST_JWT_AUTH_TOKEN_INVALID()
+        return verifyAfterFetch(remote, kid, token)
       }
-      // Only our signer makes tokens that pass the signature check, but claim types are
-      // checked anyway: the revocation lookup keys on them.
-      if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.jti !== 'string') {
-        throw new FST_JWT_AUTH_TOKEN_INVALID()
-      }
-      return payload
+      remote?.refreshIfStale()
+      return check(verifier, token)
     },
 
     publicJwks: config.keys.flatMap(key => key.publicJwk === undefined ? [] : [key.publicJwk]),
