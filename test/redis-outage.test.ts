@@ -90,3 +90,21 @@ t.test('a client made from { url } fails fast and reconnects by itself', async t
   const tokens = await login(app)
   t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
 })
+
+t.test("a client's own commandTimeout bounds a store call (the store sets no timer of its own then): 503 within it", async t => {
+  const server = await startRedis()
+  t.teardown(server.stop)
+  // The store's commandTimeout of 10 s would be far too late: ioredis's 300 ms ends the wait.
+  const client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1, commandTimeout: 300 })
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  const app = await buildApp({ store: new RedisStore({ client, commandTimeout: 10_000 }) })
+  t.teardown(() => app.close())
+  const tokens = await login(app)
+  server.pause()
+  const started = Date.now()
+  const response = await app.inject({ url: '/me', headers: bearer(tokens.access_token) })
+  t.equal(response.statusCode, 503)
+  t.ok(Date.now() - started < 3000, `answered by the client's own timeout (${Date.now() - started} ms)`)
+  server.resume()
+})

@@ -134,12 +134,12 @@ t.test('one Redis command per authenticated request, and one per refresh', async
   const before = commands.length
   t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
   await sleep(100)
-  // ioredis sends EVAL the first time on a connection, EVALSHA after.
-  t.match(commands.slice(before), [/^eval(sha)?$/], 'the revocation check is one script call')
+  t.same(commands.slice(before), ['exists'], 'the revocation check is one EXISTS')
   t.equal(commands.length - before, 1)
   const beforeRefresh = commands.length
   t.equal((await refresh(app, tokens.refresh_token)).statusCode, 200)
   await sleep(100)
+  // ioredis sends EVAL the first time on a connection, EVALSHA after.
   t.match(commands.slice(beforeRefresh), [/^eval(sha)?$/], 'the rotation is one script call')
   t.equal(commands.length - beforeRefresh, 1)
 })

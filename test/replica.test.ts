@@ -117,7 +117,7 @@ t.test('standalone Redis', async t => {
     const watched = await commandsDuring(bClient, async () => {
       t.equal((await b.inject({ url: '/me', headers: bearer(sibling.access_token) })).statusCode, 200, "bob's other session still works")
     })
-    t.ok(watched.some(name => name.startsWith('eval')), "bob's tokens are checked at the store")
+    t.ok(watched.some(name => name === 'exists'), "bob's tokens are checked at the store")
     t.same(await commandsDuring(bClient, async () => {
       t.equal((await b.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
     }), [], "alice's are not")
@@ -209,7 +209,7 @@ t.test('standalone Redis', async t => {
     const commands = await commandsDuring(bClient, async () => {
       t.equal((await b.inject({ url: '/me', headers: bearer(kept.access_token) })).statusCode, 200, 'live tokens still work')
     })
-    t.ok(commands.some(name => name.startsWith('eval')), 'checked at the store')
+    t.ok(commands.some(name => name === 'exists'), 'checked at the store')
   })
 
   t.test('a stopped Redis: 503 once the replica is stale, never 200; then it recovers', async t => {
@@ -250,7 +250,7 @@ t.test('standalone Redis', async t => {
     const bobCommands = await commandsDuring(client, async () => {
       t.equal((await app.inject({ url: '/me', headers: bearer(bob.access_token) })).statusCode, 200)
     })
-    t.ok(bobCommands.some(name => name.startsWith('eval')), 'the low-id notice was read: bob is checked at the store')
+    t.ok(bobCommands.some(name => name === 'exists'), 'the low-id notice was read: bob is checked at the store')
     const other = await login(app, { sub: 'erin' })
     await sleep(maxStaleness)
     // A slow feed read on a loaded machine sends a request to the store; one of a few goes without.
