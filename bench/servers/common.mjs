@@ -11,6 +11,12 @@ if (!SECRET) throw new Error('BENCH_SECRET is not set')
 export function ready (port, close) {
   process.send({ port })
   process.on('message', async message => {
+    // CPU time this process has used so far (µs), so the parent can compute CPU per request.
+    if (message === 'cpu') {
+      const { user, system } = process.cpuUsage()
+      process.send({ cpu: user + system })
+      return
+    }
     if (message === 'stop') {
       await close()
       process.exit(0)

@@ -4,5 +4,6 @@ import { RedisStore } from '../../dist/esm/index.js'
 import { REDIS_PORT, PREFIX } from './common.mjs'
 import { startPlugin } from './plugin.mjs'
 
-const redis = new Redis({ host: '127.0.0.1', port: REDIS_PORT, maxRetriesPerRequest: 1, enableAutoPipelining: true })
+// The client options the README recommends: fail fast, auto-pipelining, commandTimeout.
+const redis = new Redis({ host: '127.0.0.1', port: REDIS_PORT, maxRetriesPerRequest: 1, enableAutoPipelining: true, commandTimeout: 2000 })
 await startPlugin(new RedisStore({ client: redis, prefix: PREFIX }), async () => { redis.disconnect() })
