@@ -1,77 +1,87 @@
 // Every error code of the plugin, nothing else. Request errors carry the RFC 6750 / RFC 6749
 // error name in `oauthErrors`; registration errors are programmer errors (status 500).
 import createError from '@fastify/error'
+import type { FastifyErrorConstructor } from '@fastify/error'
+
+/** What an error takes: the values of its message's %s, then optionally `{ cause }`. Never `any`. */
+type Args = [unknown?, unknown?, unknown?, unknown?]
+
+function define<C extends string> (code: C, message: string): FastifyErrorConstructor<{ code: C }, Args>
+function define<C extends string, SC extends number> (code: C, message: string, statusCode: SC): FastifyErrorConstructor<{ code: C, statusCode: SC }, Args>
+function define (code: string, message: string, statusCode?: number): FastifyErrorConstructor<{ code: string }, Args> {
+  return createError(code, message, statusCode)
+}
 
 // Registration: bad options fail loudly, once, when the plugin is registered.
-export const FST_JWT_AUTH_MISSING_SECRET = createError(
+export const FST_JWT_AUTH_MISSING_SECRET = define(
   'FST_JWT_AUTH_MISSING_SECRET',
   'The secret option is required: pass at least 32 random bytes, e.g. crypto.randomBytes(32).toString("base64url")'
 )
-export const FST_JWT_AUTH_WEAK_SECRET = createError(
+export const FST_JWT_AUTH_WEAK_SECRET = define(
   'FST_JWT_AUTH_WEAK_SECRET',
   'The secret must be at least %s bytes long for %s (got %s bytes): generate one with crypto.randomBytes(64).toString("base64url")'
 )
-export const FST_JWT_AUTH_GUESSABLE_SECRET = createError(
+export const FST_JWT_AUTH_GUESSABLE_SECRET = define(
   'FST_JWT_AUTH_GUESSABLE_SECRET',
   'The secret is guessable (%s): use random bytes, e.g. crypto.randomBytes(64).toString("base64url") or `npx fastify-jwt-auth keygen`'
 )
-export const FST_JWT_AUTH_INVALID_DURATION = createError(
+export const FST_JWT_AUTH_INVALID_DURATION = define(
   'FST_JWT_AUTH_INVALID_DURATION',
   'Option %s must be a positive duration: a number of seconds or a string such as "15m", "7d", "10s"'
 )
-export const FST_JWT_AUTH_INVALID_LIFETIME = createError('FST_JWT_AUTH_INVALID_LIFETIME', '%s')
-export const FST_JWT_AUTH_INVALID_PREFIX = createError(
+export const FST_JWT_AUTH_INVALID_LIFETIME = define('FST_JWT_AUTH_INVALID_LIFETIME', '%s')
+export const FST_JWT_AUTH_INVALID_PREFIX = define(
   'FST_JWT_AUTH_INVALID_PREFIX',
   'Option routes.prefix must start with "/" and must not end with "/" (use "" for the root)'
 )
-export const FST_JWT_AUTH_INVALID_OPTION = createError('FST_JWT_AUTH_INVALID_OPTION', 'Option %s %s')
-export const FST_JWT_AUTH_INVALID_STORE = createError(
+export const FST_JWT_AUTH_INVALID_OPTION = define('FST_JWT_AUTH_INVALID_OPTION', 'Option %s %s')
+export const FST_JWT_AUTH_INVALID_STORE = define(
   'FST_JWT_AUTH_INVALID_STORE',
   'Option store must implement the Store interface: %s is not a function'
 )
-export const FST_JWT_AUTH_INVALID_GUARD = createError(
+export const FST_JWT_AUTH_INVALID_GUARD = define(
   'FST_JWT_AUTH_INVALID_GUARD',
   '%s needs at least one non-empty string'
 )
-export const FST_JWT_AUTH_INVALID_KEY = createError('FST_JWT_AUTH_INVALID_KEY', 'Invalid key: %s')
-export const FST_JWT_AUTH_NO_STORE = createError(
+export const FST_JWT_AUTH_INVALID_KEY = define('FST_JWT_AUTH_INVALID_KEY', 'Invalid key: %s')
+export const FST_JWT_AUTH_NO_STORE = define(
   'FST_JWT_AUTH_NO_STORE',
   'This verify-only registration has no store: pass the shared store to revoke or list sessions'
 )
-export const FST_JWT_AUTH_INVALID_CLAIMS = createError('FST_JWT_AUTH_INVALID_CLAIMS', 'issueTokens: %s')
+export const FST_JWT_AUTH_INVALID_CLAIMS = define('FST_JWT_AUTH_INVALID_CLAIMS', 'issueTokens: %s')
 
 // Requests.
-export const FST_JWT_AUTH_NO_TOKEN = createError('FST_JWT_AUTH_NO_TOKEN', 'No access token was presented', 401)
-export const FST_JWT_AUTH_INVALID_REQUEST = createError('FST_JWT_AUTH_INVALID_REQUEST', '%s', 400)
-export const FST_JWT_AUTH_TOKEN_INVALID = createError('FST_JWT_AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
-export const FST_JWT_AUTH_TOKEN_EXPIRED = createError('FST_JWT_AUTH_TOKEN_EXPIRED', 'The access token has expired', 401)
-export const FST_JWT_AUTH_TOKEN_REVOKED = createError('FST_JWT_AUTH_TOKEN_REVOKED', 'The access token has been revoked', 401)
-export const FST_JWT_AUTH_FINGERPRINT_MISMATCH = createError(
+export const FST_JWT_AUTH_NO_TOKEN = define('FST_JWT_AUTH_NO_TOKEN', 'No access token was presented', 401)
+export const FST_JWT_AUTH_INVALID_REQUEST = define('FST_JWT_AUTH_INVALID_REQUEST', '%s', 400)
+export const FST_JWT_AUTH_TOKEN_INVALID = define('FST_JWT_AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
+export const FST_JWT_AUTH_TOKEN_EXPIRED = define('FST_JWT_AUTH_TOKEN_EXPIRED', 'The access token has expired', 401)
+export const FST_JWT_AUTH_TOKEN_REVOKED = define('FST_JWT_AUTH_TOKEN_REVOKED', 'The access token has been revoked', 401)
+export const FST_JWT_AUTH_FINGERPRINT_MISMATCH = define(
   'FST_JWT_AUTH_FINGERPRINT_MISMATCH',
   'The access token is not bound to this browser',
   401
 )
-export const FST_JWT_AUTH_CSRF = createError('FST_JWT_AUTH_CSRF', 'Missing or wrong anti-CSRF token', 403)
-export const FST_JWT_AUTH_INSUFFICIENT_SCOPE = createError('FST_JWT_AUTH_INSUFFICIENT_SCOPE', '%s', 403)
-export const FST_JWT_AUTH_CROSS_ORIGIN = createError(
+export const FST_JWT_AUTH_CSRF = define('FST_JWT_AUTH_CSRF', 'Missing or wrong anti-CSRF token', 403)
+export const FST_JWT_AUTH_INSUFFICIENT_SCOPE = define('FST_JWT_AUTH_INSUFFICIENT_SCOPE', '%s', 403)
+export const FST_JWT_AUTH_CROSS_ORIGIN = define(
   'FST_JWT_AUTH_CROSS_ORIGIN',
   'Cookie-authenticated %s request from another origin refused',
   403
 )
-export const FST_JWT_AUTH_INVALID_GRANT = createError('FST_JWT_AUTH_INVALID_GRANT', '%s', 400)
-export const FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE = createError(
+export const FST_JWT_AUTH_INVALID_GRANT = define('FST_JWT_AUTH_INVALID_GRANT', '%s', 400)
+export const FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE = define(
   'FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE',
   'Only grant_type "refresh_token" is supported here',
   400
 )
-export const FST_JWT_AUTH_SESSION_NOT_FOUND = createError('FST_JWT_AUTH_SESSION_NOT_FOUND', 'No such session', 404)
-export const FST_JWT_AUTH_STORE_UNAVAILABLE = createError(
+export const FST_JWT_AUTH_SESSION_NOT_FOUND = define('FST_JWT_AUTH_SESSION_NOT_FOUND', 'No such session', 404)
+export const FST_JWT_AUTH_STORE_UNAVAILABLE = define(
   'FST_JWT_AUTH_STORE_UNAVAILABLE',
   'The session store is unavailable, retry later',
   503
 )
 
-export const FST_JWT_AUTH_JWKS_UNAVAILABLE = createError(
+export const FST_JWT_AUTH_JWKS_UNAVAILABLE = define(
   'FST_JWT_AUTH_JWKS_UNAVAILABLE',
   'The signing keys of the issuer could not be fetched, retry later',
   503
