@@ -22,7 +22,7 @@ const CONNECTIONS = 50
 const PIPELINING = 1
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 2)
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const LOOP_MS = 3000
 const MEMORY_N = 200
 // Distinct access tokens per variant, used round-robin. 1 (default): every request carries the
