@@ -281,6 +281,26 @@ t.test('two instances on one Redis: log in on one, refresh on the other, log out
   t.equal(refused.body.code, 'FST_JWT_AUTH_TOKEN_REVOKED')
 })
 
+t.test('two instances with REPLICA=1: a logout on A is refused on B within a second, with no restart', async t => {
+  const redis = await startRedis()
+  t.teardown(redis.stop)
+  const [portA, portB] = [await freePort(), await freePort()]
+  const example = spawnExample({ JWT_SECRET: secret, REDIS_URL: redis.url, REPLICA: '1', PORT_A: String(portA), PORT_B: String(portB) }, 0, join(root, 'example', 'two-instances.mjs'))
+  t.teardown(() => stop(example.child))
+  const a = `http://127.0.0.1:${portA}`
+  const b = `http://127.0.0.1:${portB}`
+  await untilAnswering(example, a)
+  await untilAnswering(example, b)
+  const token = (await login(a, 'alice')).body.access_token
+  t.equal((await call(b, '/profiles', { headers: bearer(token) })).status, 200, "A's token works on B")
+  t.equal((await call(a, '/auth/logout', { method: 'POST', headers: bearer(token) })).status, 204, 'logout on A')
+  t.equal((await call(a, '/profiles', { headers: bearer(token) })).status, 401, 'refused on A at once')
+  await new Promise(resolve => setTimeout(resolve, 1000))
+  const refused = await call(b, '/profiles', { headers: bearer(token) })
+  t.equal(refused.status, 401, 'refused on B after maxStaleness')
+  t.equal(refused.body.code, 'FST_JWT_AUTH_TOKEN_REVOKED')
+})
+
 t.test('two-instances refuses to start without REDIS_URL and JWT_SECRET', async t => {
   const { child, output } = spawnExample({}, 0, join(root, 'example', 'two-instances.mjs'))
   t.teardown(() => stop(child))
