@@ -53,13 +53,13 @@ export class RevocationReplica {
 
   /**
    * True when the token may skip the store: the replica is fresh, has no notice for its user,
-   * the token is not within the clock tolerance of its expiry (its session may have ended), and
-   * it was issued after the feed's history began.
+   * the token is not within the clock tolerance of its expiry (its session may have ended, by
+   * the store's clock), and it was issued after the feed's history began.
    */
   clears (payload: AccessTokenPayload): boolean {
     if (performance.now() - this.#confirmedAt > this.#maxStaleness) return false
     const now = Date.now()
-    if (payload.exp * 1000 <= now || payload.iat * 1000 < this.#completeSince + this.#clockTolerance) return false
+    if (payload.exp * 1000 - this.#clockTolerance <= now || payload.iat * 1000 < this.#completeSince + this.#clockTolerance) return false
     const until = this.#watched.get(payload.sub)
     return until === undefined || until <= now
   }

@@ -18,7 +18,6 @@
 //   <prefix>{revocations}:epoch        hash    id and start of the notices' history: a new one
 //                                              after a data loss; kept alive by replicas (1 day)
 import { randomUUID } from 'node:crypto'
-import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import type { Cluster, RedisOptions } from 'ioredis'
 import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
@@ -156,13 +155,20 @@ end
 return result
 `
 
-// KEYS: notices, keep. ARGV: sub, coverage. Appends a notice and drops those older than the
-// longest coverage any writer asked for while its notices live (writers may differ).
+// KEYS: notices, keep, repeat. ARGV: sub, coverage, repeat window. Appends a notice and drops
+// those older than the longest coverage any writer asked for while its notices live (writers may
+// differ). Returns 0 when a notice for the user within the repeat window covers this one.
 const noticeLua = `${redisNow}
+-- 1. one notice per user per repeat window; its marker lives beside it, so they are lost together
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+-- 2. the notice, kept as long as the longest coverage any writer asked for
 local keep = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[2]) or '0'))
 redis.call('SET', KEYS[2], keep, 'PX', keep)
 redis.call('XADD', KEYS[1], 'MINID', now - keep, '*', 'sub', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], keep)
+-- 3. the marker last: a notice that failed leaves none behind
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+return 1
 `
 
 // KEYS: notices, epoch. ARGV: cursor ('' for the oldest), a new epoch id, epoch ttl, page size.
@@ -230,8 +236,6 @@ export class RedisStore implements Store {
   /** The longest access lifetime a registration announced (an hour until one does). */
   #lifetime = 3_600_000
   #lifetimeAnnounced = false
-  /** sub -> when this process last wrote a notice for it (performance.now()). */
-  readonly #recentNotices = new Map<string, number>()
   readonly #feeds = new Set<RevocationFeed>()
   readonly #retries = new Set<NodeJS.Timeout>()
   #closed = false
@@ -271,7 +275,7 @@ export class RedisStore implements Store {
     this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 2, lua: revokeSessionLua })
     this.client.defineCommand('fastifyJwtAuthRevokeUser', { numberOfKeys: 1, lua: revokeUserLua })
     this.client.defineCommand('fastifyJwtAuthListSessions', { numberOfKeys: 1, lua: listSessionsLua, readOnly: true })
-    this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 2, lua: noticeLua })
+    this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 3, lua: noticeLua })
     this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
     this.#scripts = this.client as unknown as ScriptClient
   }
@@ -279,13 +283,12 @@ export class RedisStore implements Store {
   async createSession (input: CreateSessionInput): Promise<CreateSessionResult> {
     const user = this.#userKey(input.sub)
     const claims = JSON.stringify(input.claims)
-    const reply = await this.#call(this.#scripts.fastifyJwtAuthCreateSession(
+    const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthCreateSession(
       `${user}:s:${input.sessionId}`, `${user}:ss`,
       input.sessionId, input.refreshDigest, claims, input.lifetime, input.idleTimeout, input.maxSessions,
       input.userAgent ?? '', input.ip ?? '', `${user}:s:`
-    )) as Reply
+    ) as Promise<Reply>, created => created.length > 2)
     const evicted = reply.slice(2) as string[]
-    if (evicted.length > 0) this.#noticeAfter(input.sub)
     const now = Number(reply[0])
     const session: SessionRecord = withClient({
       id: input.sessionId, sub: input.sub, createdAt: now, lastUsedAt: now, expiresAt: Number(reply[1]), claims: input.claims
@@ -295,13 +298,12 @@ export class RedisStore implements Store {
 
   async rotateRefreshToken (input: RotateInput): Promise<RotateResult> {
     const user = this.#userKey(input.sub)
-    const reply = await this.#call(this.#scripts.fastifyJwtAuthRotate(
+    const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthRotate(
       `${user}:s:${input.sessionId}`, `${user}:ss`,
       input.sessionId, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace,
       reuseHistory
-    )) as Reply
+    ) as Promise<Reply>, rotated => rotated[0] === 'reused')
     const status = reply[0] as string
-    if (status === 'reused') this.#noticeAfter(input.sub)
     if (status === 'invalid' || status === 'reused') return { status }
     const session: SessionRecord = withClient({
       id: input.sessionId,
@@ -336,12 +338,17 @@ export class RedisStore implements Store {
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
     const user = this.#userKey(sub)
-    if (refreshDigest === undefined) await this.#notice(sub)
-    const reply = await this.#call(this.#scripts.fastifyJwtAuthRevokeSession(
+    const call = this.#scripts.fastifyJwtAuthRevokeSession(
       `${user}:s:${sessionId}`, `${user}:ss`, sessionId, refreshDigest ?? ''
-    )) as Reply | null
+    ) as Promise<Reply | null>
+    let reply: Reply | null
+    if (refreshDigest === undefined) {
+      await this.#notice(sub)
+      reply = await this.#call(call)
+    } else {
+      reply = await this.#conditional(sub, call, revoked => revoked !== null)
+    }
     if (reply === null) return null
-    if (refreshDigest !== undefined) this.#noticeAfter(sub)
     return withClient({
       id: sessionId, sub, createdAt: Number(reply[0]), lastUsedAt: Number(reply[1]), expiresAt: Number(reply[2])
     }, reply[3] as string, reply[4] as string)
@@ -415,32 +422,46 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Tells replicas to ask the store about this user's tokens for one access lifetime. A notice
-   * for a user this process noticed within the repeat window is skipped (the first covers it),
-   * so repeated revocations cannot grow the stream without bound.
+   * Tells replicas to ask the store about this user's tokens for one access lifetime (Redis skips
+   * it when a notice for the user within the repeat window covers it), and this process's own
+   * replicas at once.
    */
   async #notice (sub: string): Promise<void> {
-    const now = performance.now()
-    const last = this.#recentNotices.get(sub)
-    if (last !== undefined && now - last < noticeRepeatWindow(this.#lifetime)) return
-    await this.#call(this.#scripts.fastifyJwtAuthNotice(this.#noticesKey, `${this.#noticesKey}:keep`, sub, noticeCoverage(this.#lifetime)))
-    if (this.#recentNotices.size >= 1000) this.#forgetOldNotices(now)
-    this.#recentNotices.set(sub, now)
+    const repeatKey = `${this.#noticesKey}:r:${Buffer.from(sub, 'utf8').toString('base64url')}`
+    await this.#call(this.#scripts.fastifyJwtAuthNotice(
+      this.#noticesKey, `${this.#noticesKey}:keep`, repeatKey, sub, noticeCoverage(this.#lifetime), noticeRepeatWindow(this.#lifetime)
+    ))
+    this.#tellLocal(sub)
+  }
+
+  #tellLocal (sub: string): void {
     for (const feed of this.#feeds) feed.onLocalNotice?.(sub)
   }
 
-  #forgetOldNotices (now: number): void {
-    const window = noticeRepeatWindow(this.#lifetime)
-    for (const [sub, time] of this.#recentNotices) {
-      if (now - time >= window) this.#recentNotices.delete(sub)
+  /**
+   * A conditional revocation (reuse, eviction, logout with a refresh token): noticed after it
+   * happened, and also when its outcome is unknown, since a call that timed out on our side may
+   * still have run in Redis.
+   */
+  async #conditional<T> (sub: string, command: Promise<T>, revoked: (reply: T) => boolean): Promise<T> {
+    let reply: T
+    try {
+      reply = await this.#call(command)
+    } catch (error) {
+      this.#noticeAfter(sub)
+      throw error
     }
+    if (revoked(reply)) this.#noticeAfter(sub)
+    return reply
   }
 
   /**
-   * A notice for a revocation that already happened: the caller is not failed when it cannot be
-   * written, it is retried every second until it is (or until no token it covers can be alive).
+   * A notice for a revocation that already happened (or may have): this process's replicas heed
+   * it at once; the caller is not failed when it cannot be written, it is retried every second
+   * until it is (or until no token it covers can be alive).
    */
   #noticeAfter (sub: string, attempt = 0): void {
+    if (attempt === 0) this.#tellLocal(sub)
     this.#notice(sub).catch(() => {
       if (this.#closed || attempt * noticeRetryDelay >= noticeCoverage(this.#lifetime)) return
       const timer = setTimeout(() => {

@@ -129,15 +129,22 @@ export interface RevocationFeed {
   close (): Promise<void>
 }
 
+/** The longest a store may skip repeated notices for one user after writing one (ms). */
+export const maxNoticeRepeatWindow = 10_000
+
 /**
- * How long a store may skip repeated notices for one user after writing one: tokens revoked in
- * that window are covered by the first notice if it is heeded that much longer.
+ * How long a store may skip repeated notices for one user after writing one: a quarter of the
+ * lifetime, at most `maxNoticeRepeatWindow`. Tokens revoked in that window are covered by the
+ * first notice, which is heeded that much longer.
  */
 export function noticeRepeatWindow (lifetime: number): number {
-  return Math.min(10_000, Math.floor(lifetime / 4))
+  return Math.min(maxNoticeRepeatWindow, Math.floor(lifetime / 4))
 }
 
-/** How long a notice must be kept and heeded, for tokens that live `lifetime` ms. */
+/**
+ * How long a notice must be kept and heeded, for tokens that live `lifetime` ms. Instances that
+ * share a store should share the access lifetime, so that they agree on it.
+ */
 export function noticeCoverage (lifetime: number): number {
   return lifetime + noticeRepeatWindow(lifetime)
 }
