@@ -14,7 +14,7 @@ import { noticeCoverage } from '../lib/store/store.js'
 import type { RevocationFeed } from '../lib/store/store.js'
 import type { AccessTokenPayload } from '../lib/types.js'
 import { bearer, buildApp, decodePart, login, refresh, registrationError, secret } from './helpers.js'
-import { startCluster, startRedis } from './redis-harness.js'
+import { startCluster, startRedis, startSentinel } from './redis-harness.js'
 
 const maxStaleness = 300 // ms
 const staleness: Duration = '300ms'
@@ -340,6 +340,28 @@ t.test('a conditional revocation that timed out on our side but ran in Redis sti
   await sleep(1500) // the notice's retry comes a second after the failed attempt
   t.same(await store.listSessions('alice'), [], 'the logout ran after all')
   t.same((await client.xrange(`${prefix}{revocations}`, '-', '+')).map(([, fields]) => fields), [['sub', 'alice']], 'and replicas were told')
+})
+
+t.test('Sentinel: revocations reach a replica whose client finds the master through Sentinel', async t => {
+  const server = await startRedis()
+  t.teardown(server.stop)
+  const sentinel = await startSentinel(server)
+  t.teardown(sentinel.stop)
+  const prefix = `sentinel${++prefixes}:`
+  const viaSentinel = (): Redis => new Redis({ sentinels: [{ host: sentinel.host, port: sentinel.port }], name: sentinel.masterName, maxRetriesPerRequest: 1 })
+  const aClient = viaSentinel()
+  const bClient = viaSentinel()
+  await agedHistory(aClient, prefix)
+  const a = await buildApp({ store: new RedisStore({ client: aClient, prefix }) })
+  const b = await buildApp({ store: new RedisStore({ client: bClient, prefix }), revocation: { replica: true, maxStaleness: staleness } })
+  await b.ready()
+  t.teardown(async () => { await a.close(); await b.close(); aClient.disconnect(); bClient.disconnect() })
+  const tokens = await login(a)
+  await sleep(maxStaleness)
+  t.equal((await b.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
+  await a.jwtAuth.revokeUser('alice')
+  await sleep(maxStaleness)
+  t.equal((await b.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 401)
 })
 
 t.test('Redis Cluster: revocations reach a replica through the cluster', async t => {
