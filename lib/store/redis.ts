@@ -233,9 +233,8 @@ export class RedisStore implements Store {
   /** False when the client bounds every command itself (ioredis commandTimeout, standalone). */
   readonly #ownTimer: boolean
   readonly #noticesKey: string
-  /** The longest access lifetime a registration announced (an hour until one does). */
-  #lifetime = 3_600_000
-  #lifetimeAnnounced = false
+  /** The longest access lifetime a registration announced; an hour until one does. */
+  #announcedLifetime: number | undefined
   readonly #feeds = new Set<RevocationFeed>()
   readonly #retries = new Set<NodeJS.Timeout>()
   #closed = false
@@ -332,7 +331,7 @@ export class RedisStore implements Store {
   // Conditional ones (reuse, eviction, logout with a refresh token) post it after they happened,
   // so that no request can make notices for sessions it cannot end.
   async revokeToken (sub: string, jti: string, ttl: number): Promise<void> {
-    await this.#notice(sub)
+    await this.#noticeFirst(sub)
     await this.#call(this.client.set(`${this.#userKey(sub)}:j:${jti}`, '1', 'PX', ttl))
   }
 
@@ -343,7 +342,7 @@ export class RedisStore implements Store {
     ) as Promise<Reply | null>
     let reply: Reply | null
     if (refreshDigest === undefined) {
-      await this.#notice(sub)
+      await this.#noticeFirst(sub)
       reply = await this.#call(call)
     } else {
       reply = await this.#conditional(sub, call, revoked => revoked !== null)
@@ -356,7 +355,7 @@ export class RedisStore implements Store {
 
   async revokeUser (sub: string): Promise<number> {
     const user = this.#userKey(sub)
-    await this.#notice(sub)
+    await this.#noticeFirst(sub)
     return await this.#call(this.#scripts.fastifyJwtAuthRevokeUser(`${user}:ss`, `${user}:s:`)) as number
   }
 
@@ -377,8 +376,7 @@ export class RedisStore implements Store {
   }
 
   useAccessLifetime (ms: number): void {
-    this.#lifetime = this.#lifetimeAnnounced ? Math.max(this.#lifetime, ms) : ms
-    this.#lifetimeAnnounced = true
+    this.#announcedLifetime = Math.max(this.#announcedLifetime ?? 0, ms)
   }
 
   /**
@@ -423,15 +421,23 @@ export class RedisStore implements Store {
 
   /**
    * Tells replicas to ask the store about this user's tokens for one access lifetime (Redis skips
-   * it when a notice for the user within the repeat window covers it), and this process's own
-   * replicas at once.
+   * it when a notice for the user within the repeat window covers it).
    */
   async #notice (sub: string): Promise<void> {
     const repeatKey = `${this.#noticesKey}:r:${Buffer.from(sub, 'utf8').toString('base64url')}`
     await this.#call(this.#scripts.fastifyJwtAuthNotice(
       this.#noticesKey, `${this.#noticesKey}:keep`, repeatKey, sub, noticeCoverage(this.#lifetime), noticeRepeatWindow(this.#lifetime)
     ))
+  }
+
+  /** An unconditional revocation's notice, written before it takes effect. */
+  async #noticeFirst (sub: string): Promise<void> {
+    await this.#notice(sub)
     this.#tellLocal(sub)
+  }
+
+  get #lifetime (): number {
+    return this.#announcedLifetime ?? 3_600_000
   }
 
   #tellLocal (sub: string): void {

@@ -130,7 +130,7 @@ export interface RevocationFeed {
 }
 
 /** The longest a store may skip repeated notices for one user after writing one (ms). */
-export const maxNoticeRepeatWindow = 10_000
+const maxNoticeRepeatWindow = 10_000
 
 /**
  * How long a store may skip repeated notices for one user after writing one: a quarter of the
@@ -138,7 +138,8 @@ export const maxNoticeRepeatWindow = 10_000
  * first notice, which is heeded that much longer.
  */
 export function noticeRepeatWindow (lifetime: number): number {
-  return Math.min(maxNoticeRepeatWindow, Math.floor(lifetime / 4))
+  // At least 1 ms: Redis refuses a zero expiry for the window's marker.
+  return Math.max(1, Math.min(maxNoticeRepeatWindow, Math.floor(lifetime / 4)))
 }
 
 /**
