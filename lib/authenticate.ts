@@ -105,7 +105,7 @@ export function createRequestVerifier (context: AuthContext): RequestVerifier {
     const token = extractAccessToken(request, context)
     const verified = context.access.verify(token)
     return verified instanceof Promise
-      ? verified.then(async payload => await checkBindings(request, token, payload))
+      ? verified.then(payload => checkBindings(request, token, payload))
       : checkBindings(request, token, verified)
   }
 }
