@@ -304,6 +304,8 @@ t.test('standalone Redis', async t => {
     const replica = new RevocationReplica(store.openRevocationFeed(), { maxStaleness: 200, watchFor: coverage, clockTolerance: 0 }, Fastify().log)
     await replica.start()
     t.teardown(() => replica.close())
+    const epochTtl = await client.pttl(`${notices}:epoch`)
+    t.ok(epochTtl > 0 && epochTtl <= 86_400_000, `the notices' epoch expires too (${epochTtl} ms)`)
     // A token issued after the notices' history began (a second from now).
     const tokenOf = (sub: string): AccessTokenPayload => {
       const iat = Math.ceil(Date.now() / 1000) + 1
