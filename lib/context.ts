@@ -23,10 +23,15 @@ export function createEmitter (config: Readonly<Config>): AuthContext['emit'] {
     publishEvent(event)
     if (event.type === 'reuse-detected') log.warn({ sub: event.sub, sessionId: event.sessionId }, 'refresh token reuse detected: session revoked')
     if (onEvent === null) return
+    const failed = (error: unknown): void => {
+      log.error({ eventType: event.type, error: (error as Error)?.message }, 'fastify-jwt-auth onEvent handler failed')
+    }
     try {
-      onEvent(event)
+      // An async handler's rejection is logged like a throw: it must not become an unhandled rejection.
+      const returned = onEvent(event)
+      if (typeof (returned as PromiseLike<unknown> | undefined)?.then === 'function') Promise.resolve(returned).catch(failed)
     } catch (error) {
-      log.error({ eventType: event.type, error: (error as Error).message }, 'fastify-jwt-auth onEvent handler threw')
+      failed(error)
     }
   }
 }

@@ -142,5 +142,24 @@ t.test('the onEvent hook sees issued, refreshed, revoked; a throwing hook is log
   t.teardown(() => app.close())
   const tokens = await login(app)
   t.equal((await refresh(app, tokens.refresh_token)).statusCode, 200)
-  t.ok(lines.some(line => line.includes('onEvent handler threw') && line.includes('metrics down')))
+  t.ok(lines.some(line => line.includes('onEvent handler failed') && line.includes('metrics down')))
+})
+
+t.test('an async onEvent hook that rejects is logged and ignored, not an unhandled rejection', async t => {
+  const lines: string[] = []
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  let rejected = 0
+  const app = await buildApp({
+    onEvent: async () => { rejected++; throw new Error('queue full') }
+  }, { logger: { stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(() => app.close())
+  const tokens = await login(app)
+  t.equal((await refresh(app, tokens.refresh_token)).statusCode, 200)
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(rejected, 2, 'issued and refreshed')
+  t.equal(lines.filter(line => line.includes('onEvent handler failed') && line.includes('queue full')).length, 2)
+  t.same(unhandled, [])
 })
