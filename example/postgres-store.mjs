@@ -54,14 +54,17 @@ import { reuseHistory } from 'fastify-jwt-auth'
  * @property {(error: unknown) => void} [onPurgeError] Told when an automatic purge fails
  *   (default: console.error). The purge is tried again after the next purgeInterval.
  *
+ * @typedef {object} SpentGeneration A rotated refresh token: digest, rotation time (epoch ms), the
+ *   successor sealed with it (opaque here).
+ * @property {string} digest
+ * @property {number} rotatedAt
+ * @property {string} sealed
+ *
  * @typedef {object} SessionRow
  * @property {string} id
  * @property {string} sub
  * @property {string} current_digest
- * @property {string | null} previous_digest
- * @property {string[]} older_digests
- * @property {Date} rotated_at
- * @property {string | null} sealed_successor
+ * @property {SpentGeneration[]} spent
  * @property {Record<string, unknown>} claims
  * @property {string | null} user_agent
  * @property {string | null} ip
@@ -104,10 +107,7 @@ CREATE TABLE IF NOT EXISTS ${s}.jwt_auth_sessions (
   sub                 text NOT NULL,
   created_seq         bigint GENERATED ALWAYS AS IDENTITY, -- creation order, for the session cap
   current_digest      text NOT NULL,               -- SHA-256 of the current refresh token
-  previous_digest     text,                        -- of the token it replaced (grace, reuse)
-  older_digests       text[] NOT NULL DEFAULT '{}', -- generations before that, newest first (reuse)
-  rotated_at          timestamptz NOT NULL,
-  sealed_successor    text,                        -- the current token sealed for grace; opaque here
+  spent               jsonb NOT NULL DEFAULT '[]', -- rotated tokens, newest first: {digest, rotatedAt, sealed} (grace, reuse)
   claims              json NOT NULL,               -- the login claims, as the plugin gave them
   user_agent          text,
   ip                  text,
@@ -217,9 +217,9 @@ export class PostgresStore {
       await this.#lockUser(client, input.sub)
       await client.query(`DELETE FROM ${this.#sessions} WHERE sub = $1 AND expires_at <= clock_timestamp()`, [input.sub])
       const { rows: [row] } = await client.query(`
-        INSERT INTO ${this.#sessions} (id, sub, current_digest, rotated_at, claims, user_agent, ip,
+        INSERT INTO ${this.#sessions} (id, sub, current_digest, claims, user_agent, ip,
           created_at, last_used_at, absolute_expires_at, expires_at)
-        SELECT $1, $2, $3, t.now, $4, $5, $6, t.now, t.now, t.now + $7::float8 * interval '1 ms', t.now + least($7::float8, $8::float8) * interval '1 ms'
+        SELECT $1, $2, $3, $4, $5, $6, t.now, t.now, t.now + $7::float8 * interval '1 ms', t.now + least($7::float8, $8::float8) * interval '1 ms'
         FROM (SELECT ${now} AS now) t
         RETURNING ${infoColumns}`,
       [input.sessionId, input.sub, input.refreshDigest, JSON.stringify(input.claims),
@@ -258,28 +258,29 @@ export class PostgresStore {
       }
 
       if (input.presentedDigest === session.current_digest) {
+        if (input.peek === true) return { status: 'current', session: { ...sessionInfo(session), claims: session.claims } }
         // The current token: the successor becomes current, the idle timer restarts, the
-        // predecessor joins the remembered generations.
-        const older = session.previous_digest === null
-          ? session.older_digests
-          : [session.previous_digest, ...session.older_digests].slice(0, reuseHistory)
+        // presented token joins the remembered generations.
+        const spent = [{ digest: session.current_digest, rotatedAt: time, sealed: input.sealedSuccessor }, ...session.spent]
+          .slice(0, reuseHistory + 1)
+        const claims = input.claims ?? session.claims
         const expiresAt = Math.min(session.absolute_expires_at.getTime(), time + input.idleTimeout)
         const { rows: [row] } = await client.query(`
           UPDATE ${this.#sessions}
-          SET previous_digest = current_digest, current_digest = $2, older_digests = $3,
-              sealed_successor = $4, rotated_at = $5, last_used_at = $5, expires_at = $6
+          SET current_digest = $2, spent = $3, claims = $4, last_used_at = $5, expires_at = $6
           WHERE id = $1
           RETURNING ${infoColumns}`,
-        [session.id, input.successorDigest, older, input.sealedSuccessor, new Date(time), new Date(expiresAt)])
-        return { status: 'rotated', session: { ...sessionInfo(row), claims: session.claims } }
+        [session.id, input.successorDigest, JSON.stringify(spent), JSON.stringify(claims), new Date(time), new Date(expiresAt)])
+        return { status: 'rotated', session: { ...sessionInfo(row), claims } }
       }
-      if (input.presentedDigest === session.previous_digest && session.sealed_successor !== null &&
-        time - session.rotated_at.getTime() < input.reuseGrace) {
-        // The token just rotated, within grace: the same successor again, nothing changes.
-        return { status: 'grace', session: { ...sessionInfo(session), claims: session.claims }, sealedSuccessor: session.sealed_successor }
+      const generation = session.spent.findIndex(spent => spent.digest === input.presentedDigest)
+      if (generation !== -1 && time - session.spent[generation].rotatedAt < input.reuseGrace) {
+        // Rotated within grace (every later generation too): its seals lead to the current token.
+        const sealedSuccessors = session.spent.slice(0, generation + 1).reverse().map(spent => spent.sealed)
+        return { status: 'grace', session: { ...sessionInfo(session), claims: session.claims }, sealedSuccessors }
       }
-      if (input.presentedDigest === session.previous_digest || session.older_digests.includes(input.presentedDigest)) {
-        // A spent token came back: someone holds a copy. The session dies.
+      if (generation !== -1) {
+        // A spent token came back after grace: someone holds a copy. The session dies.
         await client.query(`DELETE FROM ${this.#sessions} WHERE id = $1`, [session.id])
         return { status: 'reused' }
       }
@@ -333,7 +334,7 @@ export class PostgresStore {
     const { rows: [row] } = await this.#pool.query(`
       DELETE FROM ${this.#sessions}
       WHERE id = $2 AND sub = $1 AND expires_at > clock_timestamp()
-        AND ($3::text IS NULL OR $3 IN (current_digest, previous_digest))
+        AND ($3::text IS NULL OR $3 = current_digest OR spent @> jsonb_build_array(jsonb_build_object('digest', $3::text)))
       RETURNING ${infoColumns}`, [sub, sessionId, refreshDigest ?? null])
     return row === undefined ? null : sessionInfo(row)
   }
@@ -364,6 +365,19 @@ export class PostgresStore {
       SELECT ${infoColumns} FROM ${this.#sessions}
       WHERE sub = $1 AND expires_at > clock_timestamp() ORDER BY created_seq`, [sub])
     return rows.map(sessionInfo)
+  }
+
+  /**
+   * @param {string} sub
+   * @param {Record<string, unknown>} claims
+   * @returns {Promise<number>} how many live sessions now carry the claims
+   */
+  async updateClaims (sub, claims) {
+    if (unstorable(sub)) return 0
+    const { rowCount } = await this.#pool.query(`
+      UPDATE ${this.#sessions} SET claims = $2
+      WHERE sub = $1 AND expires_at > clock_timestamp()`, [sub, JSON.stringify(claims)])
+    return rowCount ?? 0
   }
 
   /**

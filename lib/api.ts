@@ -2,6 +2,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { verifyAccessToken } from './authenticate.js'
 import { storeCall } from './challenge.js'
+import { claimsOf } from './claims.js'
 import type { AuthContext } from './context.js'
 import { FST_JWT_AUTH_INVALID_OPTION, FST_JWT_AUTH_NO_STORE } from './errors.js'
 import type { Store } from './store/store.js'
@@ -85,6 +86,13 @@ export function createApi (context: AuthContext, log: FastifyBaseLogger): JwtAut
       const store = requireStore()
       checkSub(sub)
       return await storeCall(log, 'listSessions', () => store.listSessions(sub))
+    },
+
+    async updateClaims (sub, update) {
+      const store = requireStore()
+      checkSub(sub)
+      const claims = claimsOf(sub, update, 'updateClaims')
+      return await storeCall(log, 'updateClaims', () => store.updateClaims(sub, { ...claims }))
     },
 
     async verifyAccessToken (token) {

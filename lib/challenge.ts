@@ -34,10 +34,10 @@ export function withChallenge (reply: FastifyReply, realm: string, error: unknow
   return error
 }
 
-const outages = new Set(['FST_JWT_AUTH_STORE_UNAVAILABLE', 'FST_JWT_AUTH_JWKS_UNAVAILABLE'])
+const outages = new Set(['FST_JWT_AUTH_STORE_UNAVAILABLE', 'FST_JWT_AUTH_CLAIMS_UNAVAILABLE', 'FST_JWT_AUTH_JWKS_UNAVAILABLE'])
 
 /**
- * onError hook: an outage (the store, or the issuer's JWKS) answers 503 with Retry-After
+ * onError hook: an outage (the store, the app's claims hook, or the issuer's JWKS) answers 503 with Retry-After
  * wherever it surfaces, in the plugin's routes or in the app's own.
  */
 export async function retryAfterOnOutage (_request: FastifyRequest, reply: FastifyReply, error: FastifyError): Promise<void> {

@@ -48,7 +48,7 @@ export const FST_JWT_AUTH_NO_STORE = define(
   'FST_JWT_AUTH_NO_STORE',
   'This verify-only registration has no store: pass the shared store to revoke or list sessions'
 )
-export const FST_JWT_AUTH_INVALID_CLAIMS = define('FST_JWT_AUTH_INVALID_CLAIMS', 'issueTokens: %s')
+export const FST_JWT_AUTH_INVALID_CLAIMS = define('FST_JWT_AUTH_INVALID_CLAIMS', '%s: %s')
 
 // Requests.
 export const FST_JWT_AUTH_NO_TOKEN = define('FST_JWT_AUTH_NO_TOKEN', 'No access token was presented', 401)
@@ -78,6 +78,12 @@ export const FST_JWT_AUTH_SESSION_NOT_FOUND = define('FST_JWT_AUTH_SESSION_NOT_F
 export const FST_JWT_AUTH_STORE_UNAVAILABLE = define(
   'FST_JWT_AUTH_STORE_UNAVAILABLE',
   'The session store is unavailable, retry later',
+  503
+)
+
+export const FST_JWT_AUTH_CLAIMS_UNAVAILABLE = define(
+  'FST_JWT_AUTH_CLAIMS_UNAVAILABLE',
+  'The claims of the session could not be read (the refreshToken.claims hook failed), retry later',
   503
 )
 

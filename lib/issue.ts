@@ -4,49 +4,26 @@ import { storeCall } from './challenge.js'
 import type { AuthContext } from './context.js'
 import { mintBinding } from './binding.js'
 import { clearTokenCookies, setCsrfCookie, setFingerprintCookie, setTokenCookies } from './cookies.js'
-import { FST_JWT_AUTH_INVALID_CLAIMS, FST_JWT_AUTH_INVALID_GRANT } from './errors.js'
-import type { SessionRecord, Store } from './store/store.js'
+import { endSession } from './api.js'
+import { checkClaims, claimsOf } from './claims.js'
+import { FST_JWT_AUTH_CLAIMS_UNAVAILABLE, FST_JWT_AUTH_INVALID_GRANT } from './errors.js'
+import type { RotateInput, SessionRecord, Store } from './store/store.js'
 import {
   digestRefreshToken,
-  isFitSub,
-  maxSubBytes,
   mintRefreshToken,
   mintSessionId,
   openSuccessor,
   parseRefreshToken,
   sealSuccessor
 } from './tokens/refresh.js'
-import type { IssueClaims, RegisteredClaims, TokenResponse } from './types.js'
+import type { ClaimsHook, ClaimsUpdate, IssueClaims, RegisteredClaims, TokenResponse } from './types.js'
 
-// Set by the plugin from the signer's configuration; the app may not override them.
-const reservedClaims = ['iss', 'aud', 'iat', 'exp', 'nbf', 'jti', 'sid', 'fgp', 'csrf']
 const maxUserAgentLength = 256
 
 /** Where the refresh cookie is sent: only to the auth routes. */
 export function refreshCookiePath (context: AuthContext): string {
   const routes = context.config.routes
   return routes === null || routes.prefix === '' ? '/' : routes.prefix
-}
-
-function checkClaims (claims: IssueClaims): void {
-  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) {
-    throw new FST_JWT_AUTH_INVALID_CLAIMS('claims must be an object')
-  }
-  const sub: unknown = claims.sub
-  if (typeof sub !== 'string' || sub === '' || Buffer.byteLength(sub) > maxSubBytes) {
-    throw new FST_JWT_AUTH_INVALID_CLAIMS(`sub must be a non-empty string of at most ${maxSubBytes} bytes`)
-  }
-  if (!isFitSub(sub)) throw new FST_JWT_AUTH_INVALID_CLAIMS('sub must hold no control characters and no unpaired surrogates')
-  for (const name of reservedClaims) {
-    if (name in claims) throw new FST_JWT_AUTH_INVALID_CLAIMS(`the ${name} claim is set by the plugin`)
-  }
-  const roles: unknown = claims.roles
-  if (roles !== undefined && !(Array.isArray(roles) && roles.every(role => typeof role === 'string'))) {
-    throw new FST_JWT_AUTH_INVALID_CLAIMS('roles must be an array of strings')
-  }
-  if (claims.scope !== undefined && typeof claims.scope !== 'string') {
-    throw new FST_JWT_AUTH_INVALID_CLAIMS('scope must be a space-delimited string')
-  }
 }
 
 /** Signs an access token for the session and sends the RFC 6749 §5.1 response parts. */
@@ -89,7 +66,7 @@ export async function issueTokens (
   reply: FastifyReply,
   claims: IssueClaims
 ): Promise<TokenResponse> {
-  checkClaims(claims)
+  checkClaims(claims, 'issueTokens')
   const { config, emit } = context
   const sessionId = mintSessionId(claims.sub)
   const refreshToken = mintRefreshToken(sessionId)
@@ -112,6 +89,26 @@ export async function issueTokens (
   return respond(context, reply, created.session, refreshToken)
 }
 
+/**
+ * The refreshToken.claims hook's answer for a session about to rotate: its new claims, or null
+ * when the session must end. A failing hook is an outage of the app's own store (503), never a
+ * logout.
+ */
+async function refreshedClaims (
+  hook: ClaimsHook,
+  request: FastifyRequest,
+  session: SessionRecord
+): Promise<IssueClaims | null> {
+  let update: ClaimsUpdate | null
+  try {
+    update = await hook({ sub: session.sub, sessionId: session.id, claims: session.claims as unknown as IssueClaims }, request)
+  } catch (error) {
+    request.log.error({ error: (error as Error)?.message }, 'fastify-jwt-auth refreshToken.claims hook failed')
+    throw new FST_JWT_AUTH_CLAIMS_UNAVAILABLE({ cause: error })
+  }
+  return update === null ? null : claimsOf(session.sub, update, 'refreshToken.claims')
+}
+
 /** One refresh: the presented token is exchanged for a new pair, or the request fails with invalid_grant. */
 export async function rotateRefreshToken (
   context: AuthContext,
@@ -120,13 +117,17 @@ export async function rotateRefreshToken (
   refreshToken: string
 ): Promise<TokenResponse> {
   const { config, emit } = context
+  const clear = (): void => {
+    if (config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
+  }
   const parsed = parseRefreshToken(refreshToken)
   if (parsed === null) {
-    if (config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
+    clear()
     throw new FST_JWT_AUTH_INVALID_GRANT('The refresh token is invalid')
   }
+  const store = config.store as Store
   const successor = mintRefreshToken(parsed.sessionId)
-  const result = await storeCall(request.log, 'rotateRefreshToken', () => (config.store as Store).rotateRefreshToken({
+  const rotation: RotateInput = {
     sub: parsed.sub,
     sessionId: parsed.sessionId,
     presentedDigest: digestRefreshToken(refreshToken),
@@ -134,7 +135,20 @@ export async function rotateRefreshToken (
     sealedSuccessor: sealSuccessor(refreshToken, successor),
     idleTimeout: config.idleTimeout,
     reuseGrace: config.reuseGrace
-  }))
+  }
+  const hook = config.claimsHook
+  // With a claims hook the store is asked twice: first whether the token is current (the hook
+  // runs only for a real rotation), then to rotate with the hook's claims.
+  let result = await storeCall(request.log, 'rotateRefreshToken', () => store.rotateRefreshToken(hook === null ? rotation : { ...rotation, peek: true }))
+  if (result.status === 'current') {
+    const claims = await refreshedClaims(hook as ClaimsHook, request, result.session)
+    if (claims === null) {
+      await endSession(context, store, request.log, parsed.sub, parsed.sessionId, 'claims-hook', rotation.presentedDigest)
+      clear()
+      throw new FST_JWT_AUTH_INVALID_GRANT('The session has ended')
+    }
+    result = await storeCall(request.log, 'rotateRefreshToken', () => store.rotateRefreshToken({ ...rotation, claims: { ...claims } }))
+  }
 
   const event = { sub: parsed.sub, sessionId: parsed.sessionId, time: Date.now(), ...clientDetails(request) }
   if (result.status === 'rotated') {
@@ -142,12 +156,17 @@ export async function rotateRefreshToken (
     return respond(context, reply, result.session, successor)
   }
   if (result.status === 'grace') {
-    const same = openSuccessor(refreshToken, result.sealedSuccessor)
-    if (same !== null) return respond(context, reply, result.session, same)
+    // Each link opens with the token before it: the last one is the live chain's current token.
+    let live: string | null = refreshToken
+    for (const sealed of result.sealedSuccessors) {
+      live = openSuccessor(live, sealed)
+      if (live === null) break
+    }
+    if (live !== null) return respond(context, reply, result.session, live)
   } else if (result.status === 'reused') {
     emit({ type: 'reuse-detected', ...event }, request.log)
   }
-  if (config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
+  clear()
   throw new FST_JWT_AUTH_INVALID_GRANT(
     result.status === 'reused'
       ? 'The refresh token was already used: the session is revoked'

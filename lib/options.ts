@@ -17,7 +17,7 @@ import { hmacBytes, isHmac, resolveKey, resolveSecret } from './tokens/keys.js'
 import type { HmacAlgorithm, ResolvedKey } from './tokens/keys.js'
 import { storeMethods } from './store/store.js'
 import type { Store } from './store/store.js'
-import type { AuthEvent, JwtAuthOptions, RoutesOptions } from './types.js'
+import type { AuthEvent, ClaimsHook, JwtAuthOptions, RoutesOptions } from './types.js'
 
 export interface CookieConfig {
   secure: boolean
@@ -60,6 +60,8 @@ export interface Config {
   sessionLifetime: number
   idleTimeout: number
   reuseGrace: number
+  /** refreshToken.claims, or null to keep the stored claims. */
+  claimsHook: ClaimsHook | null
   clockTolerance: number
   maxSessionsPerUser: number
   /** Null in verify-only mode without a store: no revocation check then. */
@@ -70,7 +72,7 @@ export interface Config {
   /** Name of the fingerprint cookie, or null when the defence is off. */
   fingerprint: string | null
   routes: RoutesConfig | null
-  onEvent: ((event: AuthEvent) => void) | null
+  onEvent: ((event: AuthEvent) => unknown) | null
   /** The bearer scheme name routes give @fastify/swagger in `security`, or null to name none. */
   openapiSecurityScheme: string | null
 }
@@ -123,6 +125,7 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     sessionLifetime,
     idleTimeout,
     reuseGrace,
+    claimsHook: normaliseClaimsHook(refresh.claims),
     clockTolerance,
     maxSessionsPerUser,
     // A verify-only service checks revocation only against the issuer's shared store.
@@ -135,6 +138,12 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     onEvent: options.onEvent ?? null,
     openapiSecurityScheme: normaliseOpenapi(options.openapi)
   })
+}
+
+function normaliseClaimsHook (hook: unknown): ClaimsHook | null {
+  if (hook === undefined) return null
+  if (typeof hook !== 'function') throw new FST_JWT_AUTH_INVALID_OPTION('refreshToken.claims', 'must be a function')
+  return hook as ClaimsHook
 }
 
 // The names OpenAPI 3 allows for components.

@@ -33,6 +33,24 @@ export type IssueClaims = AppClaims & { sub: string }
 /** Claims the plugin sets itself; `reply.issueTokens()` refuses them. */
 export type ReservedClaim = 'iss' | 'aud' | 'iat' | 'exp' | 'nbf' | 'jti' | 'sid' | 'fgp' | 'csrf'
 
+/** New claims for a user's sessions: the app's claims; `sub`, when given, must be the session's. */
+export type ClaimsUpdate = AppClaims & { sub?: string } & { [name in ReservedClaim]?: never }
+
+/** What the `refreshToken.claims` hook is told about the session being refreshed. */
+export interface ClaimsHookContext {
+  sub: string
+  sessionId: string
+  /** The claims the session holds now (those of its last access token, or of updateClaims). */
+  claims: IssueClaims
+}
+
+/**
+ * `refreshToken.claims`: called at every rotation; its claims become the new access token's and
+ * the session's. `null` ends the session (the user is gone or disabled); a throw or rejection
+ * answers 503 and keeps the session.
+ */
+export type ClaimsHook = (session: ClaimsHookContext, request: FastifyRequest) => ClaimsUpdate | null | Promise<ClaimsUpdate | null>
+
 /** The claims every access token carries (RFC 9068 §2.2). */
 export interface RegisteredClaims {
   iss: string
@@ -109,7 +127,7 @@ export interface AuthEvent {
   sessionId?: string
   /** Epoch ms. */
   time: number
-  /** For 'session-revoked': why ('logout', 'api', 'evicted', 'revoke-endpoint'). */
+  /** For 'session-revoked': why ('logout', 'api', 'evicted', 'revoke-endpoint', 'claims-hook'). */
   reason?: string
   ip?: string
   userAgent?: string
@@ -170,8 +188,13 @@ export interface CommonOptions {
     expiresIn?: Duration
     /** Idle lifetime, restarted by each refresh. Default '7d'. */
     idleTimeout?: Duration
-    /** How long a just-rotated refresh token still returns the same successor. Default '10s', at most 60 s. */
+    /**
+     * How long after its rotation a spent refresh token still leads back to the live token pair
+     * (parallel tabs, retries, slow responses) instead of counting as reuse. Default '10s', at most 60 s.
+     */
     reuseGrace?: Duration
+    /** Re-reads the user's claims at every rotation (see ClaimsHook). Default: the stored claims are kept. */
+    claims?: ClaimsHook
   }
   /** Clock tolerance for exp / nbf / iat. Default '5s'. */
   clockTolerance?: Duration
@@ -197,8 +220,8 @@ export interface CommonOptions {
   fingerprint?: boolean
   /** realm of WWW-Authenticate challenges. Default: the issuer. */
   realm?: string
-  /** Called for each security event; exceptions are logged and swallowed. */
-  onEvent?: (event: AuthEvent) => void
+  /** Called for each security event, not awaited; a throw or a rejected promise is logged and ignored. */
+  onEvent?: (event: AuthEvent) => unknown
   /**
    * @fastify/swagger: name a bearer security scheme in the `security` of the built-in routes and
    * of every route `app.authenticate` guards. `true` names it 'bearerAuth'. The app's document
@@ -223,6 +246,12 @@ export interface JwtAuthApi {
   /** Revokes every session and access token of the user; resolves to the number of sessions. */
   revokeUser (sub: string): Promise<number>
   listSessions (sub: string): Promise<SessionInfo[]>
+  /**
+   * Replaces the claims of every live session of the user; each session's next refresh carries
+   * them (access tokens already issued keep theirs until they expire). Resolves to the number of
+   * sessions changed.
+   */
+  updateClaims (sub: string, claims: ClaimsUpdate): Promise<number>
   /** Verifies an access token (signature, claims, revocation) without a request. */
   verifyAccessToken (token: string): Promise<AccessTokenPayload>
   /** Null for a verify-only registration without a store. */

@@ -62,8 +62,8 @@ async function rows (schema: string, table: 'jwt_auth_sessions' | 'jwt_auth_deny
 /** Sessions of `sub` written straight into the table: `live` ones, then `expired` ones (newer). */
 async function insertSessions (schema: string, sub: string, prefix: string, live: number, expired: number): Promise<void> {
   await pool.query(`
-    INSERT INTO "${schema}".jwt_auth_sessions (id, sub, current_digest, rotated_at, claims, created_at, last_used_at, absolute_expires_at, expires_at)
-    SELECT $2 || i, $1, 'digest', now(), '{}', now(), now(), e, e
+    INSERT INTO "${schema}".jwt_auth_sessions (id, sub, current_digest, claims, created_at, last_used_at, absolute_expires_at, expires_at)
+    SELECT $2 || i, $1, 'digest', '{}', now(), now(), e, e
     FROM generate_series(1, $3::int + $4::int) i, LATERAL (SELECT now() + CASE WHEN i <= $3 THEN interval '1 hour' ELSE interval '-1 hour' END AS e) x`,
   [sub, prefix, live, expired])
 }
@@ -316,6 +316,9 @@ t.test('the plugin on PostgreSQL: no token is stored, and every row expires', as
   const store = await newStore()
   const app = await buildApp({ store, maxSessionsPerUser: 3 })
   t.teardown(() => app.close())
+  // A second instance on the same store without grace: a spent token presented there is reuse.
+  const strict = await buildApp({ store, maxSessionsPerUser: 3, refreshToken: { reuseGrace: 0 } })
+  t.teardown(() => strict.close())
   const secrets: string[] = []
   const remember = (tokens: { access_token: string, refresh_token: string }): void => {
     secrets.push(tokens.access_token, tokens.refresh_token.split('.')[1] as string)
@@ -329,8 +332,10 @@ t.test('the plugin on PostgreSQL: no token is stored, and every row expires', as
       t.equal((await refresh(app, tokens.refresh_token)).json().refresh_token, next.refresh_token, 'grace: the same successor')
       if (i === 1) {
         t.equal((await refresh(app, `${tokens.refresh_token.split('.')[0] as string}.${'A'.repeat(43)}`)).statusCode, 400, 'a made-up secret')
-        remember((await refresh(app, next.refresh_token)).json())
-        t.equal((await refresh(app, tokens.refresh_token)).statusCode, 400, 'two generations old: reuse')
+        const live = (await refresh(app, next.refresh_token)).json()
+        remember(live)
+        t.equal((await refresh(app, tokens.refresh_token)).json().refresh_token, live.refresh_token, 'two generations old, within grace: the live token')
+        t.equal((await refresh(strict, tokens.refresh_token)).statusCode, 400, 'without grace: reuse')
         t.equal((await app.inject({ url: '/me', headers: bearer(next.access_token) })).statusCode, 401, 'the session died')
       }
       if (i === 2) {

@@ -78,7 +78,7 @@ t.test('reuse of a rotated token outside grace revokes the session and its live 
   t.notMatch(JSON.stringify(events), first.access_token)
 })
 
-t.test('grace: the immediate predecessor gets the same successor; older ancestors never do', async t => {
+t.test('grace covers the chain: an ancestor rotated within grace gets the live pair; after grace it is reuse', async t => {
   const clock = manualClock()
   const app = await buildApp({ store: new MemoryStore({ now: clock.now }), refreshToken: { reuseGrace: '10s' } })
   t.teardown(() => app.close())
@@ -92,7 +92,13 @@ t.test('grace: the immediate predecessor gets the same successor; older ancestor
 
   const t2 = (await refresh(app, t1.refresh_token)).json()
   const ancestor = await refresh(app, t0.refresh_token)
-  t.equal(ancestor.statusCode, 400, 'T0 is now two generations old, within 10 s or not')
+  t.equal(ancestor.statusCode, 200, 'T0 is two generations old but was rotated 9 s ago: not reuse')
+  t.equal(ancestor.json().refresh_token, t2.refresh_token, 'it is led to the live refresh token, not to its own successor')
+  t.equal(decodePart(ancestor.json().access_token, 1).sid, decodePart(t2.access_token, 1).sid)
+
+  clock.advance(1_000)
+  const late = await refresh(app, t0.refresh_token)
+  t.equal(late.statusCode, 400, 'rotated 10 s ago: reuse, although its successor T1 is still within grace')
   t.equal((await refresh(app, t2.refresh_token)).statusCode, 400, 'and the session is revoked')
 })
 

@@ -46,6 +46,25 @@ void app.register(jwtAuth, {
 })
 void app.register(named, { secret: Buffer.alloc(32), cookies: false, routes: false })
 
+// The claims hook: told the session, answers the user's claims now (sync or async) or null.
+void app.register(jwtAuth, {
+  secret: 'x'.repeat(32),
+  refreshToken: {
+    async claims ({ sub, sessionId, claims }, request) {
+      expectTrue<Equal<typeof sub, string>>()
+      expectTrue<Equal<typeof sessionId, string>>()
+      expectTrue<Equal<typeof claims.tenant, string>>()
+      expectType<FastifyRequest>(request)
+      return sub === 'gone' ? null : { tenant: claims.tenant, roles: ['user'] }
+    }
+  }
+})
+void app.register(jwtAuth, { secret: 'x'.repeat(32), refreshToken: { claims: () => null } })
+// @ts-expect-error the hook's claims are checked like issueTokens' (declared roles)
+void app.register(jwtAuth, { secret: 'x'.repeat(32), refreshToken: { claims: () => ({ roles: ['root'] }) } })
+// An async onEvent handler is fine: a rejection is logged.
+void app.register(jwtAuth, { secret: 'x'.repeat(32), onEvent: async (event) => { expectType<AuthEvent>(event) } })
+
 // @ts-expect-error a key source (secret, keys or jwks) is required
 void app.register(jwtAuth, {})
 
@@ -144,6 +163,12 @@ async function api (): Promise<void> {
   expectTrue<Equal<Awaited<ReturnType<typeof app.jwtAuth.listSessions>>, SessionInfo[]>>()
   expectType<boolean>(await app.jwtAuth.revokeSession('sid'))
   expectType<number>(await app.jwtAuth.revokeUser('alice'))
+  expectTrue<Equal<Awaited<ReturnType<typeof app.jwtAuth.updateClaims>>, number>>()
+  await app.jwtAuth.updateClaims('alice', { roles: ['user'], tenant: 'acme' })
+  // @ts-expect-error declared roles narrow updateClaims as they narrow issueTokens
+  await app.jwtAuth.updateClaims('alice', { roles: ['root'] })
+  // @ts-expect-error reserved claims are the plugin's
+  await app.jwtAuth.updateClaims('alice', { exp: 1 })
   expectType<boolean>(await app.jwtAuth.revokeToken('token'))
   expectType<AccessTokenPayload>(await app.jwtAuth.verifyAccessToken('token'))
   expectType<Store | null>(app.jwtAuth.store)
@@ -209,6 +234,7 @@ class CustomStore implements Store {
   async revokeSession (): Promise<SessionInfo | null> { return null }
   async revokeUser (): Promise<number> { return 0 }
   async listSessions (): Promise<SessionInfo[]> { return [] }
+  async updateClaims (): Promise<number> { return 0 }
 }
 const options: JwtAuthOptions = { secret: 'x'.repeat(32), store: new CustomStore() }
 void options
@@ -225,6 +251,8 @@ class WrongStore implements Store {
   // @ts-expect-error revokeUser takes the sub string
   async revokeUser (sub: number): Promise<number> { return sub }
   async listSessions (): Promise<SessionInfo[]> { return [] }
+  // @ts-expect-error updateClaims takes the claims as an object
+  async updateClaims (_sub: string, claims: string): Promise<number> { return claims.length }
 }
 void WrongStore
 // @ts-expect-error a store has every method of the interface

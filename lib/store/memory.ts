@@ -18,17 +18,22 @@ export interface MemoryStoreOptions {
   sweepInterval?: number
 }
 
+/** A refresh token that was rotated: its digest, when, and its successor sealed with it. */
+interface SpentGeneration {
+  digest: string
+  rotatedAt: number
+  sealedSuccessor: string
+}
+
 interface MemorySession {
   info: SessionInfo
-  claims: Record<string, unknown>
+  /** As JSON, as RedisStore keeps them: no caller shares an object with the store. */
+  claims: string
   absoluteExpiresAt: number
   idleTimeout: number
   current: string
-  previous: string | null
-  /** Digests of the generations before `previous`, newest first, at most reuseHistory. */
-  history: string[]
-  rotatedAt: number
-  sealedSuccessor: string | null
+  /** The spent generations, newest (the predecessor) first, at most reuseHistory + 1. */
+  spent: SpentGeneration[]
 }
 
 export class MemoryStore implements Store {
@@ -60,17 +65,16 @@ export class MemoryStore implements Store {
     if (input.ip !== undefined) info.ip = input.ip
     const session: MemorySession = {
       info,
-      claims: input.claims,
+      claims: JSON.stringify(input.claims),
       absoluteExpiresAt,
       idleTimeout: input.idleTimeout,
       current: input.refreshDigest,
-      previous: null,
-      history: [],
-      rotatedAt: now,
-      sealedSuccessor: null
+      spent: []
     }
+    // Drop the user's expired sessions first: dropping the last one also drops the user's index,
+    // so the index is looked up only afterwards.
+    for (const id of this.#sessionsByUser.get(input.sub) ?? []) this.#liveSession(input.sub, id, now)
     const ids = this.#userSessionIds(input.sub)
-    for (const id of ids) this.#liveSession(input.sub, id, now) // drops the user's expired sessions
     this.#sessions.set(input.sessionId, session)
     ids.add(input.sessionId)
 
@@ -91,46 +95,43 @@ export class MemoryStore implements Store {
     if (session === undefined) return { status: 'invalid' }
 
     if (input.presentedDigest === session.current) {
-      if (session.previous !== null) session.history = [session.previous, ...session.history].slice(0, reuseHistory)
-      session.previous = session.current
+      if (input.peek === true) return { status: 'current', session: record(session) }
+      session.spent.unshift({ digest: session.current, rotatedAt: now, sealedSuccessor: input.sealedSuccessor })
+      if (session.spent.length > reuseHistory + 1) session.spent.pop()
       session.current = input.successorDigest
-      session.rotatedAt = now
-      session.sealedSuccessor = input.sealedSuccessor
+      if (input.claims !== undefined) session.claims = JSON.stringify(input.claims)
       session.info.lastUsedAt = now
       session.info.expiresAt = Math.min(session.absoluteExpiresAt, now + input.idleTimeout)
       return { status: 'rotated', session: record(session) }
     }
-    if (
-      input.presentedDigest === session.previous &&
-      session.sealedSuccessor !== null &&
-      now - session.rotatedAt < input.reuseGrace
-    ) {
-      return { status: 'grace', session: record(session), sealedSuccessor: session.sealedSuccessor }
+    const generation = session.spent.findIndex(spent => spent.digest === input.presentedDigest)
+    if (generation === -1) return { status: 'invalid' }
+    // Every generation after a spent token was rotated later than it, so within grace too.
+    if (now - (session.spent[generation] as SpentGeneration).rotatedAt < input.reuseGrace) {
+      const sealedSuccessors = session.spent.slice(0, generation + 1).reverse().map(spent => spent.sealedSuccessor)
+      return { status: 'grace', session: record(session), sealedSuccessors }
     }
-    if (input.presentedDigest === session.previous || session.history.includes(input.presentedDigest)) {
-      this.#deleteSession(session.info)
-      return { status: 'reused' }
-    }
-    return { status: 'invalid' }
+    this.#deleteSession(session.info)
+    return { status: 'reused' }
   }
 
   async isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
     const now = this.#now()
     if (this.#liveSession(sub, sessionId, now) === undefined) return true
-    const deniedUntil = this.#deniedTokens.get(jti)
+    const deniedUntil = this.#deniedTokens.get(deniedKey(sub, jti))
     return deniedUntil !== undefined && deniedUntil > now
   }
 
-  async revokeToken (_sub: string, jti: string, ttl: number): Promise<void> {
+  async revokeToken (sub: string, jti: string, ttl: number): Promise<void> {
     const now = this.#now()
     this.#sweep(now)
-    this.#deniedTokens.set(jti, now + ttl)
+    this.#deniedTokens.set(deniedKey(sub, jti), now + ttl)
   }
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
     const session = this.#liveSession(sub, sessionId, this.#now())
     if (session === undefined) return null
-    if (refreshDigest !== undefined && refreshDigest !== session.current && refreshDigest !== session.previous) {
+    if (refreshDigest !== undefined && refreshDigest !== session.current && !session.spent.some(spent => spent.digest === refreshDigest)) {
       return null
     }
     this.#deleteSession(session.info)
@@ -159,6 +160,19 @@ export class MemoryStore implements Store {
       if (session !== undefined) sessions.push({ ...session.info })
     }
     return sessions
+  }
+
+  async updateClaims (sub: string, claims: Record<string, unknown>): Promise<number> {
+    const now = this.#now()
+    const json = JSON.stringify(claims)
+    let updated = 0
+    for (const id of this.#sessionsByUser.get(sub) ?? []) {
+      const session = this.#liveSession(sub, id, now)
+      if (session === undefined) continue
+      session.claims = json
+      updated++
+    }
+    return updated
   }
 
   /** Test hook: how many entries the store holds, expired or not. */
@@ -198,12 +212,17 @@ export class MemoryStore implements Store {
     for (const session of this.#sessions.values()) {
       if (session.info.expiresAt <= now) this.#deleteSession(session.info)
     }
-    for (const [jti, until] of this.#deniedTokens) {
-      if (until <= now) this.#deniedTokens.delete(jti)
+    for (const [key, until] of this.#deniedTokens) {
+      if (until <= now) this.#deniedTokens.delete(key)
     }
   }
 }
 
+/** Denylist entries are per user, as in RedisStore; the length prefix keeps the key unambiguous. */
+function deniedKey (sub: string, jti: string): string {
+  return `${sub.length}:${sub}${jti}`
+}
+
 function record (session: MemorySession): SessionRecord {
-  return { ...session.info, claims: session.claims }
+  return { ...session.info, claims: JSON.parse(session.claims) as Record<string, unknown> }
 }

@@ -78,59 +78,89 @@ extendIndex(KEYS[2], now, expires)
 return result
 `
 
-// KEYS: session, index. ARGV: sessionId, presented, successor, sealed, idle, grace, history size.
-// Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims [, sealed] }.
-// 'old' holds the digests of older generations, newest first, space-separated.
+// KEYS: session, index. ARGV: sessionId, presented, successor, sealed, idle, grace, history size,
+// peek ('1' to only look), claims ('' to keep them).
+// Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims [, sealed successors...] }.
+// 'old' holds the spent generations, newest first, space-separated: 'digest,rotatedAt,sealed'
+// while the generation is within grace, the bare digest after it (its seal is no longer needed).
 const rotateLua = `${redisNow}${extendIndex}
-local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'seal', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old')
 -- 1. no live session: nothing to rotate (the key expires with the session)
 if not s[1] then return { 'invalid' } end
+local grace = tonumber(ARGV[6])
 -- 2. the current token: the successor becomes current, the idle timer restarts
 if ARGV[2] == s[1] then
-  local expires = math.min(tonumber(s[5]), now + tonumber(ARGV[5]))
-  redis.call('HSET', KEYS[1], 'prev', s[1], 'cur', ARGV[3], 'rot', now, 'seal', ARGV[4], 'l', now, 'exp', expires)
-  -- the predecessor joins the history, which keeps the newest ARGV[7] digests
-  if s[2] then
-    local old = { s[2] }
-    for digest in string.gmatch(s[12] or '', '%S+') do
-      if #old >= tonumber(ARGV[7]) then break end
-      old[#old + 1] = digest
-    end
-    redis.call('HSET', KEYS[1], 'old', table.concat(old, ' '))
+  if ARGV[8] == '1' then return { 'current', s[3], s[4], s[5], s[6], s[7], s[8] } end
+  local expires = math.min(tonumber(s[2]), now + tonumber(ARGV[5]))
+  -- the presented token joins the spent generations, which keep the newest ARGV[7] + 1
+  local old = { ARGV[2] .. ',' .. now .. ',' .. ARGV[4] }
+  for entry in string.gmatch(s[9] or '', '%S+') do
+    if #old > tonumber(ARGV[7]) then break end
+    local digest, rotated = string.match(entry, '^([^,]+),(%d+),')
+    if digest and now - tonumber(rotated) >= grace then entry = digest end
+    old[#old + 1] = entry
+  end
+  redis.call('HSET', KEYS[1], 'cur', ARGV[3], 'old', table.concat(old, ' '), 'l', now, 'exp', expires)
+  local claims = s[8]
+  if ARGV[9] ~= '' then
+    claims = ARGV[9]
+    redis.call('HSET', KEYS[1], 'cl', claims)
   end
   redis.call('PEXPIREAT', KEYS[1], expires)
   extendIndex(KEYS[2], now, expires)
-  return { 'rotated', s[6], now, expires, s[9], s[10], s[11] }
+  return { 'rotated', s[3], now, expires, s[6], s[7], claims }
 end
--- 3. the token just rotated, within grace: the same successor again
-if ARGV[2] == s[2] and now - tonumber(s[3]) < tonumber(ARGV[6]) then
-  return { 'grace', s[6], s[7], s[8], s[9], s[10], s[11], s[4] }
-end
--- 4. a spent token (the predecessor after grace, or in the history) is reuse: the session dies
-local spent = ARGV[2] == s[2]
-if not spent then
-  for digest in string.gmatch(s[12] or '', '%S+') do
-    if digest == ARGV[2] then spent = true break end
+-- 3. a spent generation: within grace its seals lead to the current token (the presented
+--    token's seal first); after grace it is reuse, and the session dies
+local result = { 'grace', s[3], s[4], s[5], s[6], s[7], s[8] }
+local seals, linked = {}, true
+for entry in string.gmatch(s[9] or '', '%S+') do
+  local digest, rotated, sealed = string.match(entry, '^([^,]+),(%d+),(.+)$')
+  digest = digest or entry
+  -- a generation whose seal was dropped breaks the way back for every older one
+  if sealed then table.insert(seals, 1, sealed) else linked = false end
+  if digest == ARGV[2] then
+    if linked and now - tonumber(rotated) < grace then
+      for _, link in ipairs(seals) do result[#result + 1] = link end
+      return result
+    end
+    redis.call('DEL', KEYS[1])
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    return { 'reused' }
   end
 end
-if spent then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return { 'reused' }
-end
--- 5. a token this session never issued (made up, or older than the history): refused, no harm done
+-- 4. a token this session never issued (made up, or older than the history): refused, no harm done
 return { 'invalid' }
 `
 
 // KEYS: session, index. ARGV: sessionId, digest ('' for any). Returns the session or nil.
 const revokeSessionLua = `
-local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'c', 'l', 'exp', 'ua', 'ip')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'old', 'c', 'l', 'exp', 'ua', 'ip')
 if not s[1] then return nil end
--- a digest, when given, must be the current or the just-rotated refresh token
-if ARGV[2] ~= '' and ARGV[2] ~= s[1] and ARGV[2] ~= s[2] then return nil end
+-- a digest, when given, must be the current token or one of the spent generations kept
+if ARGV[2] ~= '' and ARGV[2] ~= s[1] then
+  local known = false
+  for entry in string.gmatch(s[2] or '', '%S+') do
+    if string.match(entry, '^[^,]+') == ARGV[2] then known = true break end
+  end
+  if not known then return nil end
+end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return { s[3], s[4], s[5], s[6], s[7] }
+`
+
+// KEYS: index. ARGV: sessionKeyPrefix, claims. Replaces the claims of each live session of the
+// user (a session key that expired is skipped, never recreated); returns how many.
+const updateClaimsLua = `
+local updated = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[1] .. id) == 1 then
+    redis.call('HSET', ARGV[1] .. id, 'cl', ARGV[2])
+    updated = updated + 1
+  end
+end
+return updated
 `
 
 // KEYS: index. ARGV: sessionKeyPrefix. Deletes every session of the user; returns how many lived.
@@ -199,6 +229,7 @@ interface ScriptClient {
   fastifyJwtAuthRevokeSession: ScriptCall
   fastifyJwtAuthRevokeUser: ScriptCall
   fastifyJwtAuthListSessions: ScriptCall
+  fastifyJwtAuthUpdateClaims: ScriptCall
   fastifyJwtAuthNotice: ScriptCall
   fastifyJwtAuthFollow: ScriptCall
 }
@@ -274,6 +305,7 @@ export class RedisStore implements Store {
     this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 2, lua: revokeSessionLua })
     this.client.defineCommand('fastifyJwtAuthRevokeUser', { numberOfKeys: 1, lua: revokeUserLua })
     this.client.defineCommand('fastifyJwtAuthListSessions', { numberOfKeys: 1, lua: listSessionsLua, readOnly: true })
+    this.client.defineCommand('fastifyJwtAuthUpdateClaims', { numberOfKeys: 1, lua: updateClaimsLua })
     this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 3, lua: noticeLua })
     this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
     this.#scripts = this.client as unknown as ScriptClient
@@ -300,9 +332,9 @@ export class RedisStore implements Store {
     const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthRotate(
       `${user}:s:${input.sessionId}`, `${user}:ss`,
       input.sessionId, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace,
-      reuseHistory
+      reuseHistory, input.peek === true ? '1' : '', input.claims === undefined ? '' : JSON.stringify(input.claims)
     ) as Promise<Reply>, rotated => rotated[0] === 'reused')
-    const status = reply[0] as string
+    const status = reply[0] as RotateResult['status']
     if (status === 'invalid' || status === 'reused') return { status }
     const session: SessionRecord = withClient({
       id: input.sessionId,
@@ -312,9 +344,9 @@ export class RedisStore implements Store {
       expiresAt: Number(reply[3]),
       claims: JSON.parse(reply[6] as string) as Record<string, unknown>
     }, reply[4] as string, reply[5] as string)
-    return status === 'rotated'
-      ? { status, session }
-      : { status: 'grace', session, sealedSuccessor: reply[7] as string }
+    return status === 'grace'
+      ? { status, session, sealedSuccessors: reply.slice(7) as string[] }
+      : { status, session }
   }
 
   async isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
@@ -373,6 +405,11 @@ export class RedisStore implements Store {
       }, reply[i + 4] as string, reply[i + 5] as string))
     }
     return sessions
+  }
+
+  async updateClaims (sub: string, claims: Record<string, unknown>): Promise<number> {
+    const user = this.#userKey(sub)
+    return await this.#call(this.#scripts.fastifyJwtAuthUpdateClaims(`${user}:ss`, `${user}:s:`, JSON.stringify(claims))) as number
   }
 
   useAccessLifetime (ms: number): void {

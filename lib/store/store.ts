@@ -51,17 +51,34 @@ export interface RotateInput {
   /** The successor token sealed with a key only its predecessor can derive (for grace). */
   sealedSuccessor: string
   idleTimeout: number
+  /**
+   * A spent token whose rotation happened less than this many ms ago is never reuse, whatever its
+   * generation: it is led back onto the live chain (status 'grace').
+   */
   reuseGrace: number
+  /** With 'rotated': the claims the session carries from now on (kept as they were when absent). */
+  claims?: Record<string, unknown>
+  /**
+   * Look, do not rotate: a current token answers 'current' and nothing changes. Every other
+   * answer ('grace', 'reused', 'invalid') is the same as without `peek`, reuse revocation included.
+   */
+  peek?: boolean
 }
 
 export type RotateResult =
   /** The presented token was current: the successor is now current. */
   | { status: 'rotated', session: SessionRecord }
-  /** The presented token is the immediate predecessor, within grace: same successor again. */
-  | { status: 'grace', session: SessionRecord, sealedSuccessor: string }
+  /** With `peek`: the presented token is current; nothing was changed. */
+  | { status: 'current', session: SessionRecord }
   /**
-   * A spent token of a live session (the predecessor after grace, or one of the
-   * `reuseHistory` generations before it): the store has revoked the session.
+   * The presented token was rotated less than `reuseGrace` ago (it may be several generations
+   * old): `sealedSuccessors` leads from it to the current token, each link sealed with the token
+   * before it (the first with the presented token, the last holds the current token).
+   */
+  | { status: 'grace', session: SessionRecord, sealedSuccessors: string[] }
+  /**
+   * A spent token of a live session rotated `reuseGrace` ago or longer (any of the
+   * `reuseHistory + 1` generations the store remembers): the store has revoked the session.
    */
   | { status: 'reused' }
   /** No live session, or a token it never issued (made up, or older than the history). */
@@ -77,12 +94,18 @@ export interface Store {
   revokeToken (sub: string, jti: string, ttl: number): Promise<void>
   /**
    * Deletes one session. With `refreshDigest`, only when that digest is the session's current
-   * or previous refresh token. Resolves to the revoked session, or null when none was.
+   * refresh token or one of the spent generations it remembers. Resolves to the revoked session,
+   * or null when none was.
    */
   revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null>
   /** Deletes every session of the user; resolves to how many there were. */
   revokeUser (sub: string): Promise<number>
   listSessions (sub: string): Promise<SessionInfo[]>
+  /**
+   * Replaces the claims of every live session of the user (the next refresh of each carries
+   * them); resolves to how many sessions were changed.
+   */
+  updateClaims (sub: string, claims: Record<string, unknown>): Promise<number>
   /** Called when the app closes: release what the store itself created (never a client passed in). */
   close? (): Promise<void>
   /**
@@ -152,7 +175,7 @@ export function noticeCoverage (lifetime: number): number {
 
 /**
  * How many generations before the predecessor a store remembers (as digests) for reuse
- * detection. A token that matches none of them is merely invalid: a made-up secret for a known
+ * detection (so `reuseHistory + 1` spent generations in all). A token that matches none of them is merely invalid: a made-up secret for a known
  * session id must not be able to end that session.
  */
 export const reuseHistory = 8
@@ -165,5 +188,6 @@ export const storeMethods = [
   'revokeToken',
   'revokeSession',
   'revokeUser',
-  'listSessions'
+  'listSessions',
+  'updateClaims'
 ] as const
