@@ -130,6 +130,30 @@ export function storeContract (t: Test, harness: StoreHarness): void {
     t.equal((await store.rotateRefreshToken(rotation(session, second.successor, 60_000).input)).status, 'rotated', 'the live chain goes on')
   })
 
+  t.test(`${harness.name}: concurrent refreshes spread over generations within grace leave one live chain`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    await store.createSession(session)
+    const first = rotation(session, session.token, 60_000)
+    await store.rotateRefreshToken(first.input)
+    const second = rotation(session, first.successor, 60_000)
+    await store.rotateRefreshToken(second.input)
+    // Three generations presented at once, in an interleaved order: RT0, RT1 and the current RT2.
+    const presented = [session.token, first.successor, second.successor]
+    const attempts = Array.from({ length: 18 }, (_, i) => rotation(session, presented[i % 3] as string, 60_000))
+    const results = await Promise.all(attempts.map(async attempt => await store.rotateRefreshToken(attempt.input)))
+    const winners = results.flatMap((result, i) => result.status === 'rotated' ? [attempts[i]] : [])
+    t.equal(winners.length, 1, 'exactly one rotation')
+    t.equal(results.filter(result => result.status === 'grace').length, 17, 'every other one is led back, none is reuse')
+    // Answered before the winning rotation: RT2, itself spent within grace by then; after it: RT3.
+    const ends = new Set([second.input.sealedSuccessor, winners[0]?.input.sealedSuccessor])
+    for (const result of results) {
+      if (result.status === 'grace') t.ok(ends.has(result.sealedSuccessors.at(-1) as string), 'each chain ends on the live chain')
+    }
+    const next = rotation(session, (winners[0] as { successor: string }).successor, 60_000)
+    t.equal((await store.rotateRefreshToken(next.input)).status, 'rotated', 'the winner\'s successor is current')
+  })
+
   t.test(`${harness.name}: a generation-skipping replay after grace is reuse`, async t => {
     const store = await harness.create()
     const session = newSession('alice')
