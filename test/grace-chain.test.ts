@@ -126,8 +126,8 @@ async function me (baseURL: string, accessToken: string): Promise<number> {
   return (await axios.get(`${baseURL}/me`, { headers: { authorization: `Bearer ${accessToken}` }, validateStatus: () => true })).status
 }
 
-async function unevenLatency (t: Test, store: Store): Promise<void> {
-  const { baseURL, events, gates } = await startApp(t, store)
+async function unevenLatency (t: Test, store: Store, options: Partial<JwtAuthOptions> = {}): Promise<void> {
+  const { baseURL, events, gates } = await startApp(t, store, options)
   const first = await login(baseURL)
   gates.expired = expiredCopy(first.access_token)
   t.equal(await me(baseURL, gates.expired), 401, 'the access token the clients hold has expired')
@@ -202,8 +202,16 @@ async function replayAfterGrace (t: Test, store: Store): Promise<void> {
   t.equal(current.data.error, 'invalid_grant', 'invalid_grant')
 }
 
+// With a claims hook every refresh asks the store twice (peek, then rotate with the hook's
+// claims), so concurrent refreshes interleave differently: the rule must hold there too.
+const claimsHook: Partial<JwtAuthOptions> = { refreshToken: { claims: async ({ claims }) => ({ ...claims, roles: ['user', 'fresh'] }) } }
+
 t.test('MemoryStore: uneven latency over three generations logs nobody out', async t => {
   await unevenLatency(t, new MemoryStore())
+})
+
+t.test('MemoryStore: the same with a claims hook', async t => {
+  await unevenLatency(t, new MemoryStore(), claimsHook)
 })
 
 t.test('MemoryStore: a generation-skipping replay after grace revokes the session', async t => {
@@ -219,6 +227,9 @@ t.test('RedisStore', async t => {
   })
   t.test('uneven latency over three generations logs nobody out', async t => {
     await unevenLatency(t, new RedisStore({ client, prefix: 'grace-chain:' }))
+  })
+  t.test('the same with a claims hook', async t => {
+    await unevenLatency(t, new RedisStore({ client, prefix: 'grace-hook:' }), claimsHook)
   })
   t.test('a generation-skipping replay after grace revokes the session', async t => {
     await replayAfterGrace(t, new RedisStore({ client, prefix: 'grace-replay:' }))
