@@ -6,7 +6,7 @@ import type { Test } from 'tap'
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { join } from 'node:path'
 import Fastify from 'fastify'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance, FastifyRequest, LightMyRequestResponse } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRateLimitOptions } from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
@@ -146,6 +146,15 @@ t.test('the per-address ceiling catches a flood of made-up session ids', async t
   for (let i = 0; i < 30; i++) await post(app, '/auth/refresh', { refresh_token: madeUpRefreshToken(`v6-${i}`) }, `2001:db8:1:2::${(i + 1).toString(16)}`)
   t.equal((await post(app, '/auth/refresh', { refresh_token: madeUpRefreshToken('v6-31') }, '2001:db8:1:2:ffff::1')).statusCode, 429, 'same /64: 429')
   t.equal((await post(app, '/auth/refresh', { refresh_token: madeUpRefreshToken('v6-32') }, '2001:db8:1:3::1')).statusCode, 400, 'the next /64 is another client')
+
+  // A BFF's own address, allowed by a function (the keys are not bare IPs): past the ceiling.
+  const bff = '192.0.2.10'
+  const allowing = await limitedApp(t, { routes: { rateLimit: { max: 5, ipMax: 10 } } }, { allowList: (request: FastifyRequest) => request.ip === bff })
+  const fromBff = []
+  for (let i = 0; i < 12; i++) fromBff.push((await post(allowing, '/auth/refresh', { refresh_token: madeUpRefreshToken(`bff-${i}`) }, bff)).statusCode)
+  t.same(fromBff, Array(12).fill(400), "the app's allowList function lets its BFF past the ceiling")
+  for (let i = 0; i < 10; i++) await post(allowing, '/auth/refresh', { refresh_token: madeUpRefreshToken(`other-${i}`) })
+  t.equal((await post(allowing, '/auth/refresh', { refresh_token: madeUpRefreshToken('other-11') })).statusCode, 429, 'not any other address')
 
   const defaults = normaliseOptions({ secret }).routes?.rateLimit
   t.same(defaults, { max: 20, ipMax: 1000, timeWindow: 60_000 }, 'defaults: 20 per session, 1000 per address, a minute')
