@@ -48,6 +48,15 @@ const loginSchema = {
   }
 }
 
+// Read after body parsing (preValidation), before the schema: the username may be anything yet.
+const loginRateLimit = {
+  max: 20,
+  timeWindow: '1 minute',
+  hook: 'preValidation',
+  // Cut to the schema's 64 characters: a longer one fails validation anyway, and a key stays small.
+  keyGenerator: (request) => `login:${request.ip}:${String(request.body?.username).slice(0, 64)}`
+}
+
 /** A duration from the environment: digits alone are seconds, anything else goes to the plugin as is. */
 function durationFromEnv (value) {
   if (value === undefined || value === '') return undefined
@@ -85,8 +94,8 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
-  // Registered before jwtAuth so that its token endpoints get their limit (20 a minute per
-  // client); global: false limits only the routes that ask, like /login below.
+  // Registered before jwtAuth so that its token endpoints get their limits (20 a minute per
+  // session, 1000 per address); global: false limits only the routes that ask, like /login below.
   await app.register(rateLimit, { global: false })
 
   const reuseGrace = durationFromEnv(env.REUSE_GRACE)
@@ -103,8 +112,9 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
     // routes: the built-in /auth/refresh, /auth/logout, /auth/sessions, ... (default prefix /auth)
   })
 
-  // Guessing usernames (or, in a real app, passwords) is slowed to 20 tries a minute per client.
-  app.post('/login', { schema: loginSchema, config: { rateLimit: { max: 20, timeWindow: '1 minute' } } }, async (request, reply) => {
+  // Guessing a password is slowed to 20 tries a minute per address and username: keyed by the
+  // address alone, one busy NAT or office proxy would lock all its users out.
+  app.post('/login', { schema: loginSchema, config: { rateLimit: loginRateLimit } }, async (request, reply) => {
     const { username } = request.body
     const user = users.get(username)
     if (user === undefined) throw new UnknownUserError()

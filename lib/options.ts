@@ -41,8 +41,17 @@ export interface RoutesConfig {
   revoke: boolean
   /** Path of the JWKS route, or null for none. */
   jwks: string | null
-  /** @fastify/rate-limit route settings for the token endpoints, or null. */
-  rateLimit: { max: number, timeWindow: number | string } | null
+  /** The token endpoints' limits (applied by @fastify/rate-limit), or null for none. */
+  rateLimit: RateLimitConfig | null
+}
+
+export interface RateLimitConfig {
+  /** Requests per session (or per address, without a readable token) and window, on each limited route. */
+  max: number
+  /** The window in ms. */
+  timeWindow: number
+  /** Requests per client address and window over the limited routes together, whatever session they name. */
+  ipMax: number
 }
 
 export interface Config {
@@ -311,13 +320,43 @@ function normaliseRoutes (routes: JwtAuthOptions['routes'], hasPublicKeys: boole
   })
 }
 
+const defaultRateLimit = { max: 20, timeWindow: 60_000, ipMax: 1000 }
+// @fastify/rate-limit's spellings of a window ('1 minute', '30 seconds', '500ms'); digits alone are ms.
+const timeWindowPattern = /^(\d+(?:\.\d+)?) *(ms|msecs?|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)?$/i
+const windowUnitMs: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+
+function isPositiveInteger (value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0
+}
+
 function normaliseRateLimit (rateLimit: RoutesOptions['rateLimit']): RoutesConfig['rateLimit'] {
   if (rateLimit === false) return null
-  const limit = rateLimit ?? { max: 20, timeWindow: 60_000 }
-  if (typeof limit !== 'object' || !Number.isSafeInteger(limit.max) || limit.max < 1) {
-    throw new FST_JWT_AUTH_INVALID_OPTION('routes.rateLimit', 'must be false or { max, timeWindow } with a positive integer max')
+  const limit = rateLimit ?? {}
+  if (typeof limit !== 'object') throw new FST_JWT_AUTH_INVALID_OPTION('routes.rateLimit', 'must be false or { max, timeWindow, ipMax }')
+  const max = limit.max ?? defaultRateLimit.max
+  if (!isPositiveInteger(max)) throw new FST_JWT_AUTH_INVALID_OPTION('routes.rateLimit.max', 'must be a positive integer')
+  // The ceiling is never below the per-session rate: it would become the real limit.
+  const ipMax = limit.ipMax ?? Math.max(defaultRateLimit.ipMax, max)
+  if (!isPositiveInteger(ipMax) || ipMax < max) throw new FST_JWT_AUTH_INVALID_OPTION('routes.rateLimit.ipMax', 'must be an integer of at least max')
+  return Object.freeze({ max, ipMax, timeWindow: normaliseTimeWindow(limit.timeWindow ?? defaultRateLimit.timeWindow) })
+}
+
+function normaliseTimeWindow (value: unknown): number {
+  let ms = Number.NaN
+  if (typeof value === 'number') {
+    ms = value
+  } else if (typeof value === 'string') {
+    const match = timeWindowPattern.exec(value)
+    if (match !== null) ms = Number(match[1]) * windowUnitOf(match[2])
   }
-  return { max: limit.max, timeWindow: limit.timeWindow }
+  if (!isPositiveInteger(ms)) throw new FST_JWT_AUTH_INVALID_OPTION('routes.rateLimit.timeWindow', "must be a positive integer of milliseconds or a duration such as '1 minute' or '30s'")
+  return ms
+}
+
+/** Milliseconds per unit word: 'ms', 'msecs' and 'milliseconds' are ms; the others go by their first letter. */
+function windowUnitOf (word = 'ms'): number {
+  const unit = word.toLowerCase()
+  return windowUnitMs[unit.startsWith('ms') || unit.startsWith('mil') ? 'ms' : unit.charAt(0)] as number
 }
 
 function normaliseJwksPath (path: string | false | undefined, hasPublicKeys: boolean): string | null {

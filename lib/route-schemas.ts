@@ -8,6 +8,11 @@ const tags = ['auth']
 const maxTokenLength = 4096
 const tokenString = { type: 'string', minLength: 1, maxLength: maxTokenLength }
 const formOrJson = ['application/json', 'application/x-www-form-urlencoded']
+// Fastify's default is 1 MiB, and parsing a deeply nested body that large blocks the event loop
+// for tens of ms: 8 KiB holds any valid token body (JSON or form, tokens are plain ASCII) twice.
+const tokenBodyLimit = 8192
+// The routes that take no body: whatever a client library sends along (`{}`) fits in 1 KiB.
+const noBodyLimit = 1024
 // No access token: overrides a document-wide `security` the app may set.
 const noBearer: never[] = []
 
@@ -110,14 +115,26 @@ export interface RouteSchemaContext {
 
 export type BuiltInRoute = 'refresh' | 'revoke' | 'logout' | 'logoutAll' | 'sessions' | 'deleteSession'
 
+/** The body limit of each built-in route, in bytes; a larger body gets 413. */
+export const builtInRouteBodyLimits: Readonly<Record<BuiltInRoute, number>> = {
+  refresh: tokenBodyLimit,
+  revoke: tokenBodyLimit,
+  logout: tokenBodyLimit,
+  logoutAll: noBodyLimit,
+  sessions: noBodyLimit,
+  deleteSession: noBodyLimit
+}
+
 /** The schemas of each built-in route, for one registration. */
 export function builtInRouteSchemas ({ cookies, rateLimited, securityScheme }: RouteSchemaContext): Record<BuiltInRoute, Record<string, unknown>> {
   const outage = { 503: errorResponse('The session store is unavailable; retry after Retry-After seconds.', { 'retry-after': { type: 'integer' } }) }
-  const limited = rateLimited ? { 429: errorResponse('Too many requests from this client (@fastify/rate-limit); see Retry-After.') } : {}
+  const limited = rateLimited ? { 429: errorResponse('Too many requests for this session, or from this address (@fastify/rate-limit); see Retry-After.') } : {}
   const unauthorized = { 401: errorResponse('No access token, or a bad, expired or revoked one.', challenge) }
   const malformed = { 400: errorResponse('invalid_request: a malformed Bearer header, two different tokens, or a malformed request.', challenge) }
   const forbidden = { 403: errorResponse('A cookie-authenticated request from another origin, or without its anti-CSRF token.', challenge) }
   const cookieRefusal = cookies === null ? {} : forbidden
+  const tooLarge = { 413: errorResponse('The body is over the route\'s limit (FST_ERR_CTP_BODY_TOO_LARGE).') }
+  const tooLargeGrant = { 413: { ...oauthError, description: 'invalid_request: the body is over the route\'s limit (code FST_ERR_CTP_BODY_TOO_LARGE).' } }
   const refreshCookie = cookies === null
     ? {}
     : { cookies: { type: 'object', properties: { [cookies.refreshName]: { type: 'string', description: 'The refresh cookie, instead of refresh_token in the body.' } } } }
@@ -131,7 +148,7 @@ export function builtInRouteSchemas ({ cookies, rateLimited, securityScheme }: R
       consumes: formOrJson,
       body: refreshBody,
       ...refreshCookie,
-      response: { 200: tokenResponse, 400: oauthError, ...cookieRefusal, ...limited, ...outage }
+      response: { 200: tokenResponse, 400: oauthError, ...cookieRefusal, ...tooLargeGrant, ...limited, ...outage }
     },
     revoke: {
       tags,
@@ -140,7 +157,7 @@ export function builtInRouteSchemas ({ cookies, rateLimited, securityScheme }: R
       security: noBearer,
       consumes: formOrJson,
       body: revokeBody,
-      response: { 200: noContent('Revoked, or nothing to revoke.'), 400: oauthError, ...limited, ...outage }
+      response: { 200: noContent('Revoked, or nothing to revoke.'), 400: oauthError, ...tooLargeGrant, ...limited, ...outage }
     },
     logout: {
       tags,
@@ -149,12 +166,12 @@ export function builtInRouteSchemas ({ cookies, rateLimited, securityScheme }: R
       ...(securityScheme === null ? {} : { security: bearerOptional(securityScheme) }),
       body: refreshBody,
       ...refreshCookie,
-      response: { 204: noContent('Logged out.'), ...malformed, ...unauthorized, ...forbidden, ...limited, ...outage }
+      response: { 204: noContent('Logged out.'), ...malformed, ...unauthorized, ...forbidden, ...tooLarge, ...limited, ...outage }
     },
     logoutAll: {
       tags,
       summary: 'End every session of the user',
-      response: { 204: noContent('Every session of the user ended.'), ...malformed, ...unauthorized, ...forbidden, ...outage }
+      response: { 204: noContent('Every session of the user ended.'), ...malformed, ...unauthorized, ...forbidden, ...tooLarge, ...outage }
     },
     sessions: {
       tags,
@@ -171,6 +188,7 @@ export function builtInRouteSchemas ({ cookies, rateLimited, securityScheme }: R
         ...unauthorized,
         ...forbidden,
         404: errorResponse('Not a session of the caller.'),
+        ...tooLarge,
         ...outage
       }
     }

@@ -18,7 +18,9 @@ import {
   oauthErrors
 } from './errors.js'
 import { refreshCookiePath, rotateRefreshToken } from './issue.js'
-import { builtInRouteSchemas, serializeAsIs } from './route-schemas.js'
+import { tokenEndpointLimits } from './rate-limit.js'
+import type { LimitedRouteOptions } from './rate-limit.js'
+import { builtInRouteBodyLimits, builtInRouteSchemas, serializeAsIs } from './route-schemas.js'
 import type { BuiltInRoute } from './route-schemas.js'
 import { digestRefreshToken, parseRefreshToken } from './tokens/refresh.js'
 import type { CookieConfig } from './options.js'
@@ -31,12 +33,16 @@ async function emptyBodyAsObject (request: FastifyRequest): Promise<void> {
 }
 
 /**
- * onError hook of the session routes: Fastify's own 400 (schema, unparsable body) is a refusal
- * too, as on the token endpoints; the plugin's own errors were published where thrown.
+ * onError hook of the session routes: Fastify's own 400 (schema, unparsable body) and 413 (over
+ * the route's body limit) are refusals too, as on the token endpoints; the plugin's own errors
+ * were published where thrown.
  */
 async function publishMalformedRequest (request: FastifyRequest, _reply: FastifyReply, error: FastifyError): Promise<void> {
-  if (error.statusCode === 400 && String(error.code).startsWith('FST_ERR_')) publishRefusal(request, error.code, 400)
+  const statusCode = error.statusCode as number
+  if ((statusCode === 400 || statusCode === 413) && String(error.code).startsWith('FST_ERR_')) publishRefusal(request, error.code, statusCode)
 }
+
+type RouteLimits = Partial<Record<BuiltInRoute, LimitedRouteOptions>>
 
 interface RefreshBody { refresh_token?: string, grant_type?: string }
 interface RevokeBody { token: string, token_type_hint?: string }
@@ -47,8 +53,6 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
   const routes = config.routes!
   const store = config.store as Store // the session routes exist only when issuing, which always has a store
   const cookiePath = refreshCookiePath(context)
-  // Read by @fastify/rate-limit when the app registered it; inert otherwise.
-  const limited = routes.rateLimit === null ? {} : { config: { rateLimit: routes.rateLimit } }
 
   /** app.jwtAuth with the request's logger, so that a store failure is logged with the request id. */
   function apiOf (request: FastifyRequest): JwtAuthApi {
@@ -90,18 +94,27 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
     if (cookies !== null) clearTokenCookies(reply, cookies, cookiePath, config.fingerprint)
   }
 
-  /** Each route's schemas and their serializer; a 429 is documented only where @fastify/rate-limit runs. */
-  function describedRoutes (instance: FastifyInstance): (route: BuiltInRoute) => { schema: Record<string, unknown>, serializerCompiler: typeof serializeAsIs } {
+  /**
+   * Each route's schemas, serializer, body limit (never above the app's own) and rate limits; a
+   * 429 is documented only where @fastify/rate-limit runs.
+   */
+  function describedRoutes (instance: FastifyInstance, limits: RouteLimits): (route: BuiltInRoute) => Record<string, unknown> {
     const schemas = builtInRouteSchemas({
       cookies,
       rateLimited: routes.rateLimit !== null && instance.hasDecorator('rateLimit'),
       securityScheme: config.openapiSecurityScheme
     })
-    return route => ({ schema: schemas[route], serializerCompiler: serializeAsIs })
+    const appBodyLimit = instance.initialConfig.bodyLimit as number
+    return route => ({
+      schema: schemas[route],
+      serializerCompiler: serializeAsIs,
+      bodyLimit: Math.min(builtInRouteBodyLimits[route], appBodyLimit),
+      ...limits[route]
+    })
   }
 
-  async function tokenEndpoints (instance: FastifyInstance): Promise<void> {
-    const described = describedRoutes(instance)
+  async function tokenEndpoints (instance: FastifyInstance, { limits }: { limits: RouteLimits }): Promise<void> {
+    const described = describedRoutes(instance, limits)
     instance.addHook('preValidation', emptyBodyAsObject)
     // RFC 6749 and RFC 7009 clients send forms; JSON is accepted too.
     if (!instance.hasContentTypeParser('application/x-www-form-urlencoded')) {
@@ -113,10 +126,11 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
       const coded = error.statusCode === 400 && oauthErrors[error.code] === undefined
         ? new FST_JWT_AUTH_INVALID_REQUEST(error.message)
         : error
-      const name = oauthErrors[coded.code]
+      // A body over the route's limit keeps its 413 and Fastify's code, in the RFC 6749 shape.
+      const name = coded.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'invalid_request' : oauthErrors[coded.code]
       if (name === undefined) throw withChallenge(reply, config.realm, coded)
       request.log.info({ code: coded.code }, 'token endpoint refused the request')
-      const statusCode = coded.statusCode as number // every OAuth-named error is a 4xx
+      const statusCode = coded.statusCode as number // every OAuth-named error (and the 413) is a 4xx
       publishRefusal(request, coded.code, statusCode)
       return reply.code(statusCode).header('cache-control', 'no-store').send({
         statusCode,
@@ -128,7 +142,7 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
     })
 
     if (routes.refresh) {
-      instance.post<{ Body: RefreshBody }>('/refresh', { ...described('refresh'), ...limited }, async (request, reply) => {
+      instance.post<{ Body: RefreshBody }>('/refresh', described('refresh'), async (request, reply) => {
         const grantType = request.body.grant_type
         if (grantType !== undefined && grantType !== 'refresh_token') throw new FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE()
         const token = presentedRefreshToken(request)
@@ -139,7 +153,7 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
 
     if (routes.revoke) {
       // RFC 7009: 200 whether or not the token was known or still valid.
-      instance.post<{ Body: RevokeBody }>('/revoke', { ...described('revoke'), ...limited }, async (request, reply) => {
+      instance.post<{ Body: RevokeBody }>('/revoke', described('revoke'), async (request, reply) => {
         const { token } = request.body
         const refresh = parseRefreshToken(token)
         if (refresh !== null) {
@@ -152,15 +166,15 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
     }
   }
 
-  async function sessionRoutes (instance: FastifyInstance): Promise<void> {
-    const described = describedRoutes(instance)
+  async function sessionRoutes (instance: FastifyInstance, { limits }: { limits: RouteLimits }): Promise<void> {
+    const described = describedRoutes(instance, limits)
     instance.addHook('preValidation', emptyBodyAsObject)
     instance.addHook('onError', publishMalformedRequest)
     if (routes.logout) {
       // Ends every session whose credential the request carries: the refresh token's (which
       // still works after the access token expired) and the access token's. Idempotent: an
       // unknown refresh token still clears the cookies.
-      instance.post<{ Body: RefreshBody }>('/logout', { ...described('logout'), ...limited }, async (request, reply) => {
+      instance.post<{ Body: RefreshBody }>('/logout', described('logout'), async (request, reply) => {
         let refreshToken: string | undefined
         try {
           refreshToken = presentedRefreshToken(request)
@@ -213,7 +227,9 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
   }
 
   return async function builtInRoutes (instance) {
-    await instance.register(tokenEndpoints)
-    await instance.register(sessionRoutes)
+    // One set of limits for the three routes: they share the per-address ceiling.
+    const limits = tokenEndpointLimits(instance, routes.rateLimit, cookies)
+    await instance.register(tokenEndpoints, { limits })
+    await instance.register(sessionRoutes, { limits })
   }
 }

@@ -111,10 +111,25 @@ export interface RoutesOptions {
   /** Path of the JWKS route, served when there are asymmetric keys. Default '/.well-known/jwks.json'; false for none. */
   jwks?: string | false
   /**
-   * Limit for /refresh, /revoke and /logout, applied by @fastify/rate-limit when the app has
-   * registered it (before this plugin). Default { max: 20, timeWindow: 60000 } per client; false for none.
+   * Limits of /refresh, /revoke and /logout, applied by @fastify/rate-limit when the app has
+   * registered it (before this plugin); inert without it. False for none.
    */
-  rateLimit?: false | { max: number, timeWindow: number | string }
+  rateLimit?: false | {
+    /**
+     * Requests per session and window on each of the three routes; the session is read from
+     * the refresh token (or the access token's sid). A request without a readable token counts
+     * per client address at this rate. Default 20.
+     */
+    max?: number
+    /** The window: milliseconds, or a duration such as '1 minute' or '30s'. Default 60000. */
+    timeWindow?: number | string
+    /**
+     * Requests per client address (request.ip; IPv6 per /64) and window over the three routes
+     * together, whatever session they name: the ceiling for floods of made-up sessions.
+     * At least `max`. Default 1000, or `max` when that is higher.
+     */
+    ipMax?: number
+  }
 }
 
 export type AuthEventType = 'issued' | 'refreshed' | 'reuse-detected' | 'token-revoked' | 'session-revoked' | 'user-revoked'

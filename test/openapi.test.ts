@@ -100,7 +100,7 @@ t.test('the built-in routes are documented with their bodies, responses, errors,
   t.same(tokens.required, ['access_token', 'token_type', 'expires_in', 'refresh_token'], 'RFC 6749 §5.1 token response')
   t.same(tokens.properties?.token_type?.enum, ['Bearer'])
   t.equal(tokens.properties?.expires_in?.type, 'integer')
-  t.same(Object.keys(refresh.responses).sort(), ['200', '400', '403', '429', '503'])
+  t.same(Object.keys(refresh.responses).sort(), ['200', '400', '403', '413', '429', '503'])
   const oauthError = jsonSchema(refresh.responses['400'])
   t.same(oauthError.required, ['statusCode', 'code', 'error', 'error_description', 'message'], 'RFC 6749 §5.2 error body')
   t.same(oauthError.properties?.error?.enum, ['invalid_request', 'invalid_grant', 'unsupported_grant_type'])
@@ -114,7 +114,7 @@ t.test('the built-in routes are documented with their bodies, responses, errors,
 
   const logout = operation(doc, '/auth/logout', 'post')
   t.same(logout.security, [{ bearerAuth: [] }, {}], 'logout takes an access token but works with the refresh token alone')
-  t.same(Object.keys(logout.responses).sort(), ['204', '400', '401', '403', '429', '503'])
+  t.same(Object.keys(logout.responses).sort(), ['204', '400', '401', '403', '413', '429', '503'])
   t.equal(logout.responses['204']?.content, undefined)
   t.ok(logout.responses['401']?.headers?.['www-authenticate'], '401 documents the Bearer challenge')
   const standardError = jsonSchema(logout.responses['401'])
@@ -122,7 +122,7 @@ t.test('the built-in routes are documented with their bodies, responses, errors,
 
   const logoutAll = operation(doc, '/auth/logout-all', 'post')
   t.same(logoutAll.security, bearerRequired)
-  t.same(Object.keys(logoutAll.responses).sort(), ['204', '400', '401', '403', '503'])
+  t.same(Object.keys(logoutAll.responses).sort(), ['204', '400', '401', '403', '413', '503'])
 
   const sessions = operation(doc, '/auth/sessions', 'get')
   t.same(sessions.security, bearerRequired)
@@ -133,7 +133,7 @@ t.test('the built-in routes are documented with their bodies, responses, errors,
   const endSession = operation(doc, '/auth/sessions/{*}', 'delete')
   t.same(endSession.security, bearerRequired)
   t.same(endSession.parameters?.map(parameter => [parameter.name, parameter.in]), [['*', 'path']])
-  t.same(Object.keys(endSession.responses).sort(), ['204', '400', '401', '403', '404', '503'])
+  t.same(Object.keys(endSession.responses).sort(), ['204', '400', '401', '403', '404', '413', '503'])
 
   t.same(doc.components.securitySchemes?.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: openapiSecuritySchemes.bearerAuth.description })
   t.ok(Object.isFrozen(openapiSecuritySchemes.bearerAuth), 'the exported scheme cannot be changed by accident')
@@ -255,7 +255,7 @@ t.test('what is documented follows the options: cookies, rate limit', async t =>
   t.teardown(() => noCookies.app.close())
   const refresh = operation(noCookies.doc, '/auth/refresh', 'post')
   t.equal(refresh.parameters, undefined, 'no refresh cookie to document')
-  t.same(Object.keys(refresh.responses).sort(), ['200', '400', '503'], 'no cookie, so no cross-origin 403; no limit, so no 429')
+  t.same(Object.keys(refresh.responses).sort(), ['200', '400', '413', '503'], 'no cookie, so no cross-origin 403; no limit, so no 429')
 
   const noLimiter = await documentedApp({})
   t.teardown(() => noLimiter.app.close())

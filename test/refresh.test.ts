@@ -289,3 +289,31 @@ t.test('a failing refresh clears the token cookies, malformed tokens included', 
     t.same(cleared.map(cookie => cookie.name).sort(), ['access_token', 'refresh_token'], token)
   }
 })
+
+t.test('a grace chain whose link does not open answers invalid_grant, never a token', async t => {
+  const memory = new MemoryStore()
+  let breakLink: number | null = null
+  const store = interceptStore(memory, async (call, _args, method) => {
+    const result = await call() as { status: string, sealedSuccessors?: string[] }
+    if (method === 'rotateRefreshToken' && result.status === 'grace' && breakLink !== null) {
+      const links = [...result.sealedSuccessors as string[]]
+      links[breakLink] = (links[breakLink] as string).slice(0, -4) + 'AAAA'
+      return { ...result, sealedSuccessors: links }
+    }
+    return result
+  })
+  const app = await buildApp({ store })
+  t.teardown(() => app.close())
+  const t0 = await login(app)
+  const t1 = (await refresh(app, t0.refresh_token)).json()
+  await refresh(app, t1.refresh_token)
+  for (const link of [0, 1]) {
+    breakLink = link
+    const response = await refresh(app, t0.refresh_token)
+    t.equal(response.statusCode, 400, `link ${link} tampered`)
+    t.equal(response.json().error, 'invalid_grant')
+    t.notOk('refresh_token' in response.json())
+  }
+  breakLink = null
+  t.equal((await refresh(app, t0.refresh_token)).statusCode, 200, 'the untampered chain still leads back')
+})
