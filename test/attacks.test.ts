@@ -156,6 +156,36 @@ function viaHttp (port: number): Send {
   })
 }
 
+/**
+ * The status of an answer that never came because the server reset the connection: how Node 24's
+ * HTTP parser refuses some requests that Node 20 and 22 answer with 431.
+ */
+const connectionReset = 0
+
+/** Status, headers and body of the bytes an HTTP/1.1 answer came in. */
+function parseAnswer (text: string, started: number): Answer {
+  const split = text.indexOf('\r\n\r\n')
+  const head = text.slice(0, split).split('\r\n')
+  const headers: IncomingHttpHeaders = {}
+  for (const line of head.slice(1)) {
+    const colon = line.indexOf(':')
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
+  }
+  let body = text.slice(split + 4)
+  if (headers['transfer-encoding'] === 'chunked') {
+    let decoded = ''
+    for (let rest = body; ;) {
+      const eol = rest.indexOf('\r\n')
+      const size = parseInt(rest.slice(0, eol), 16)
+      if (!(size > 0)) break
+      decoded += rest.slice(eol + 2, eol + 2 + size)
+      rest = rest.slice(eol + 4 + size)
+    }
+    body = decoded
+  }
+  return { status: Number(head[0]?.split(' ')[1]), body, ms: Date.now() - started }
+}
+
 /** Bytes on a socket, for what an HTTP client refuses to send; the server closes after answering. */
 async function rawHttp (port: number, bytes: Buffer | string): Promise<Answer> {
   return await new Promise((resolve, reject) => {
@@ -164,30 +194,14 @@ async function rawHttp (port: number, bytes: Buffer | string): Promise<Answer> {
     const chunks: Buffer[] = []
     socket.setTimeout(promptMs * 5, () => socket.destroy(new Error('no answer')))
     socket.on('data', (chunk: Buffer) => chunks.push(chunk))
-    socket.on('error', reject)
-    socket.on('end', () => {
-      const text = Buffer.concat(chunks).toString('latin1')
-      const split = text.indexOf('\r\n\r\n')
-      const head = text.slice(0, split).split('\r\n')
-      const headers: IncomingHttpHeaders = {}
-      for (const line of head.slice(1)) {
-        const colon = line.indexOf(':')
-        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
-      }
-      let body = text.slice(split + 4)
-      if (headers['transfer-encoding'] === 'chunked') {
-        let decoded = ''
-        for (let rest = body; ;) {
-          const eol = rest.indexOf('\r\n')
-          const size = parseInt(rest.slice(0, eol), 16)
-          if (!(size > 0)) break
-          decoded += rest.slice(eol + 2, eol + 2 + size)
-          rest = rest.slice(eol + 4 + size)
-        }
-        body = decoded
-      }
-      resolve({ status: Number(head[0]?.split(' ')[1]), body, ms: Date.now() - started })
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      // The server may answer and reset while the request is still being written (Node 24 does
+      // for oversized headers): what arrived is the answer, and nothing at all is a refusal too.
+      if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') reject(error)
+      else if (chunks.length === 0) resolve({ status: connectionReset, body: '', ms: Date.now() - started })
+      else resolve(parseAnswer(Buffer.concat(chunks).toString('latin1'), started))
     })
+    socket.on('end', () => { resolve(parseAnswer(Buffer.concat(chunks).toString('latin1'), started)) })
     socket.end(bytes)
   })
 }
@@ -728,7 +742,7 @@ for (const mode of ['secret', 'keys'] as const) {
       assertRefused(t, await rawHttp(target.port, rawRequest('/me', [`Cookie: access_token=${forged}`, `Cookie: access_token=${target.access}`])), 'two Cookie headers, the forgery first')
       assertRefused(t, await rawHttp(target.port, rawRequest('/me', [`Authorization: Bearer ${forged}`, `Authorization: Bearer ${forged}`])), 'two forged Authorization headers')
       const many = Array.from({ length: 200 }, (_v, i) => `X-Pad-${i}: ${forged}`)
-      assertRefused(t, await rawHttp(target.port, rawRequest('/me', [...many, `Authorization: Bearer ${forged}`])), '200 extra headers around a forgery', [401, 431])
+      assertRefused(t, await rawHttp(target.port, rawRequest('/me', [...many, `Authorization: Bearer ${forged}`])), '200 extra headers around a forgery', [401, 431, connectionReset])
       requests += 11
     })
 
