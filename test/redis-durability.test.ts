@@ -210,6 +210,14 @@ t.test('waitForReplicas on a Cluster: WAIT goes to the master of the user slot',
     })
   }))
   t.same(waits, owners, 'one WAIT, on the node that owns the slot')
+  // The slot's master changes in the client's view (a resharding) to a node it does not know.
+  await store.createSession({ sub: 'bob', sessionId: 'bob-1', refreshDigest: 'd0', claims: {}, lifetime: 60_000, idleTimeout: 60_000, maxSessions: 5 })
+  const bobSlot = await nodes[0]?.cluster('KEYSLOT', `cluster:{u:${Buffer.from('bob').toString('base64url')}}:ss`) as number
+  const revoking = store.revokeSession('bob', 'bob-1', 'd0') // already sent to the slot's master
+  const known = client.slots[bobSlot]
+  client.slots[bobSlot] = ['127.0.0.1:1']
+  await t.rejects(revoking, /no known master/, 'fails closed')
+  client.slots[bobSlot] = known as string[]
 })
 
 t.test('waitForReplicas is checked at construction', async t => {
