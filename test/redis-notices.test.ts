@@ -134,6 +134,16 @@ t.test('notices after conditional revocations', async t => {
   })
 })
 
+t.test('a session revoked by id waits for its notice: when the notice fails, the session is untouched', async t => {
+  const server = await startRedis()
+  t.teardown(server.stop)
+  const { client, store, prefix } = await setup(t, server)
+  await store.createSession({ sub: 'erin', sessionId: 'erin-1', refreshDigest: 'd0', claims: {}, lifetime, idleTimeout: lifetime, maxSessions: 5 })
+  await client.set(`${prefix}{revocations}`, 'not a stream')
+  await t.rejects(store.revokeSession('erin', 'erin-1'), /WRONGTYPE/, 'the revocation fails with its notice')
+  t.equal((await store.listSessions('erin')).length, 1, 'and did not take effect unnoticed')
+})
+
 t.test('maxPendingNotices must be a positive integer', async t => {
   for (const maxPendingNotices of [0, -1, 1.5, Number.NaN]) {
     t.throws(() => new RedisStore({ url: 'redis://127.0.0.1:1', redisOptions: { lazyConnect: true }, maxPendingNotices }), { code: 'FST_JWT_AUTH_INVALID_OPTION' })

@@ -424,15 +424,16 @@ export class RedisStore implements Store {
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
     const user = this.#userKey(sub)
-    const call = this.#scripts.fastifyJwtAuthRevokeSession(
+    // Sent only when called: by id, the revocation must wait for its notice.
+    const call = (): Promise<Reply | null> => this.#scripts.fastifyJwtAuthRevokeSession(
       `${user}:s:${sessionId}`, `${user}:ss`, sessionId, refreshDigest ?? ''
     ) as Promise<Reply | null>
     let reply: Reply | null
     if (refreshDigest === undefined) {
       await this.#noticeFirst(sub)
-      reply = await this.#call(call)
+      reply = await this.#call(call())
     } else {
-      reply = await this.#conditional(sub, call, revoked => revoked !== null)
+      reply = await this.#conditional(sub, call(), revoked => revoked !== null)
     }
     if (reply === null) return null
     return withClient({
