@@ -322,7 +322,9 @@ export class RedisStore implements Store {
     const own = this.client as Redis
     const clientTimeout = own.options.commandTimeout
     this.#ownTimer = own.isCluster || !(typeof clientTimeout === 'number' && clientTimeout <= timeout)
-    this.#replicas = replicaAcknowledgement(options.waitForReplicas, Math.min(timeout, own.isCluster ? timeout : clientTimeout ?? timeout))
+    // The WAIT must end before whichever timeout ends its call.
+    const callBound = own.isCluster || typeof clientTimeout !== 'number' ? timeout : Math.min(timeout, clientTimeout)
+    this.#replicas = replicaAcknowledgement(options.waitForReplicas, callBound)
     const maxPending = options.maxPendingNotices ?? defaultPendingNotices
     if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
       throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore maxPendingNotices', 'must be a positive integer')
