@@ -2,7 +2,6 @@
 // with autocannon and prints a Markdown table, plus refresh, sign/verify and Redis memory figures.
 // Uses its own redis-server on a free port (never a Redis already running on the machine).
 import { fork, spawn, execFileSync } from 'node:child_process'
-import { createServer } from 'node:net'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs'
 import { tmpdir, cpus, platform, release, totalmem } from 'node:os'
@@ -14,6 +13,7 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { createSigner, createVerifier } from 'fast-jwt'
 import jwtAuth, { MemoryStore, RedisStore } from '../dist/esm/index.js'
+import { freePort } from './free-port.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
@@ -55,17 +55,6 @@ function track (child) {
 }
 process.on('exit', () => { for (const child of children) child.kill('SIGKILL') })
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
-
-async function freePort () {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 const exited = child => new Promise(resolve => {
   if (child.exitCode !== null || child.signalCode !== null) resolve()

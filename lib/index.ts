@@ -33,7 +33,7 @@ export default jwtAuth
 export { MemoryStore } from './store/memory.js'
 export type { MemoryStoreOptions } from './store/memory.js'
 export { RedisStore } from './store/redis.js'
-export type { RedisStoreOptions } from './store/redis.js'
+export type { RedisStoreOptions, ReplicaAcknowledgement } from './store/redis.js'
 export { noticeCoverage, reuseHistory } from './store/store.js'
 export type {
   CreateSessionInput,

@@ -33,6 +33,8 @@ export class RevocationReplica {
   #completeSince = Number.POSITIVE_INFINITY
   /** Null: the next read starts from the oldest notice. */
   #cursor: string | null = null
+  /** Until when (epoch ms) every token is checked at the store: a notice for every user. */
+  #everyoneUntil = 0
   #nextSweep = 0
   #failing = false
   #closed = false
@@ -60,6 +62,7 @@ export class RevocationReplica {
     if (performance.now() - this.#confirmedAt > this.#maxStaleness) return false
     const now = Date.now()
     if (payload.exp * 1000 - this.#clockTolerance <= now || payload.iat * 1000 < this.#completeSince + this.#clockTolerance) return false
+    if (now < this.#everyoneUntil) return false
     const until = this.#watched.get(payload.sub)
     return until === undefined || until <= now
   }
@@ -97,6 +100,7 @@ export class RevocationReplica {
       const batch = await this.#feed.read(this.#cursor)
       const now = Date.now()
       for (const sub of batch.subs) this.#watch(sub, now)
+      if (batch.everyone === true) this.#watch(null, now)
       this.#cursor = batch.cursor
       this.#completeSince = batch.completeSince
       if (!batch.complete) return 'more'
@@ -113,8 +117,10 @@ export class RevocationReplica {
     return 'done'
   }
 
-  #watch (sub: string, now: number): void {
-    this.#watched.set(sub, now + this.#watchFor)
+  /** Sends the user's tokens (null: everyone's) to the store for one notice coverage. */
+  #watch (sub: string | null, now: number): void {
+    if (sub === null) this.#everyoneUntil = now + this.#watchFor
+    else this.#watched.set(sub, now + this.#watchFor)
   }
 
   /** Forgets users whose notices no longer cover any live token. */

@@ -319,13 +319,13 @@ export interface RedisServer {
   resume: () => void
 }
 
-/** Starts a standalone redis-server on a free port: --save '' --appendonly no, its own temp dir, logfile, pidfile; waits for PING. */
-export async function startRedis (): Promise<RedisServer> {
+/** Starts a standalone redis-server on a free port: --save '' --appendonly no, its own temp dir, logfile, pidfile; waits for PING. `args` are added to its command line. */
+export async function startRedis (args: string[] = []): Promise<RedisServer> {
   const dir = await makeTempDir('fja-redis-')
   const startOn = async (port: number): Promise<Proc> => {
     await mkdir(dir, { recursive: true }) // restart() after stop() removed it
     liveDirs.add(dir)
-    return await launchAndPing(baseArgs(port, dir), port, join(dir, `redis-${port}.log`))
+    return await launchAndPing([...baseArgs(port, dir), ...args], port, join(dir, `redis-${port}.log`))
   }
 
   let port = 0
@@ -372,6 +372,50 @@ export async function startRedis (): Promise<RedisServer> {
     pause: () => { signal('SIGSTOP') },
     resume: () => { signal('SIGCONT') }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replication
+
+async function infoField (port: number, section: string, field: string): Promise<string | undefined> {
+  const info = await command(port, ['INFO', section])
+  return typeof info === 'string' ? new RegExp(`^${field}:(.*?)\\r?$`, 'm').exec(info)?.[1] : undefined
+}
+
+/** Resolves when `primary` counts `count` replicas online (each link up and synced). */
+export async function awaitReplicas (primary: RedisServer, count: number): Promise<void> {
+  await waitFor(`${count} replica(s) online at port ${primary.port}`, async () => {
+    const info = await command(primary.port, ['INFO', 'replication'])
+    return typeof info === 'string' && (info.match(/^slave\d+:.*state=online/gm) ?? []).length === count &&
+      new RegExp(`^connected_slaves:${count}\\r?$`, 'm').test(info)
+  })
+}
+
+/** Starts a redis-server replicating `primary` and waits until the primary counts it online. */
+export async function startReplica (primary: RedisServer): Promise<RedisServer> {
+  const replica = await startRedis(['--replicaof', HOST, String(primary.port)])
+  try {
+    await waitFor(`replica on port ${replica.port} to sync`, async () => await infoField(replica.port, 'replication', 'master_link_status') === 'up')
+    await awaitReplicas(primary, 1)
+  } catch (error) {
+    await replica.stop()
+    throw error
+  }
+  return replica
+}
+
+/** Cuts a replica's link for good (REPLICAOF NO ONE on it) and waits until `primary` counts it gone. */
+export async function cutReplica (replica: RedisServer, primary: RedisServer): Promise<void> {
+  const reply = await command(replica.port, ['REPLICAOF', 'NO', 'ONE'])
+  if (reply instanceof Error) throw reply
+  await waitFor(`port ${primary.port} to lose its replica`, async () => await infoField(primary.port, 'replication', 'connected_slaves') === '0')
+}
+
+/** Points `replica` at `primary` again and waits until it is online there. */
+export async function reattachReplica (replica: RedisServer, primary: RedisServer): Promise<void> {
+  const reply = await command(replica.port, ['REPLICAOF', HOST, String(primary.port)])
+  if (reply instanceof Error) throw reply
+  await awaitReplicas(primary, 1)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,8 +494,17 @@ export interface RedisSentinel {
   stop: () => Promise<void>
 }
 
+export interface SentinelOptions {
+  /** Votes needed to call the master down. Default 1. */
+  quorum?: number
+  /** How long the master must be silent to be called down (ms). Default 5000. */
+  downAfter?: number
+  /** Sentinel's failover-timeout (ms). Default 60000. */
+  failoverTimeout?: number
+}
+
 /** Starts a Sentinel (redis-server <tmp copy of a generated sentinel.conf> --sentinel) on a free port monitoring `master`, waits until `SENTINEL get-master-addr-by-name` answers with master's port. */
-export async function startSentinel (master: RedisServer): Promise<RedisSentinel> {
+export async function startSentinel (master: RedisServer, options: SentinelOptions = {}): Promise<RedisSentinel> {
   const masterName = 'fja-master'
   const dir = await makeTempDir('fja-redis-sentinel-')
   let port = 0
@@ -471,9 +524,9 @@ export async function startSentinel (master: RedisServer): Promise<RedisSentinel
         `pidfile ${join(dir, `sentinel-${port}.pid`)}`,
         'sentinel resolve-hostnames no',
         'sentinel announce-hostnames no',
-        `sentinel monitor ${masterName} ${HOST} ${master.port} 1`,
-        `sentinel down-after-milliseconds ${masterName} 5000`,
-        `sentinel failover-timeout ${masterName} 60000`,
+        `sentinel monitor ${masterName} ${HOST} ${master.port} ${options.quorum ?? 1}`,
+        `sentinel down-after-milliseconds ${masterName} ${options.downAfter ?? 5000}`,
+        `sentinel failover-timeout ${masterName} ${options.failoverTimeout ?? 60000}`,
         `sentinel parallel-syncs ${masterName} 1`,
         ''
       ].join('\n'))

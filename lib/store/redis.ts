@@ -10,18 +10,24 @@
 //   <prefix>{u:<sub64>}:ss             zset    the user's session ids in creation order;
 //                                              expires with the user's last session
 //   <prefix>{u:<sub64>}:j:<jti>        string  a denylisted access token; expires with it
-//   <prefix>{revocations}              stream  revocation notices (the sub) for replicas; each
-//                                              kept one access lifetime, the key expires with
-//                                              the last
+//   <prefix>{u:<sub64>}:rv             string  left by a conditional revocation (reuse, eviction,
+//                                              logout with a refresh token): tells a notice whose
+//                                              revocation's outcome was unknown that it happened;
+//                                              kept one notice coverage
+//   <prefix>{revocations}              stream  revocation notices (the sub, or 'all' for every
+//                                              user) for replicas; each kept one access
+//                                              lifetime, the key expires with the last
 //   <prefix>{revocations}:keep         string  how long notices are kept (the longest any
 //                                              writer asked for); expires with it
 //   <prefix>{revocations}:epoch        hash    id and start of the notices' history: a new one
 //                                              after a data loss; kept alive by replicas (1 day)
 import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import type { Cluster, RedisOptions } from 'ioredis'
 import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
 import type {
+  RevocationBatch,
   CreateSessionInput,
   CreateSessionResult,
   RevocationFeed,
@@ -32,6 +38,7 @@ import type {
   Store
 } from './store.js'
 import { noticeCoverage, noticeRepeatWindow, reuseHistory } from './store.js'
+import { PendingNotices } from './pending-notices.js'
 
 // Milliseconds since the epoch, by the Redis clock. Shared by every script.
 const redisNow = `
@@ -185,7 +192,8 @@ end
 return result
 `
 
-// KEYS: notices, keep, repeat. ARGV: sub, coverage, repeat window. Appends a notice and drops
+// KEYS: notices, keep, repeat. ARGV: sub, coverage, repeat window, field ('sub', or 'all' for
+// every user). Appends a notice and drops
 // those older than the longest coverage any writer asked for while its notices live (writers may
 // differ). Returns 0 when a notice for the user within the repeat window covers this one.
 const noticeLua = `${redisNow}
@@ -194,7 +202,7 @@ if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 -- 2. the notice, kept as long as the longest coverage any writer asked for
 local keep = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[2]) or '0'))
 redis.call('SET', KEYS[2], keep, 'PX', keep)
-redis.call('XADD', KEYS[1], 'MINID', now - keep, '*', 'sub', ARGV[1])
+redis.call('XADD', KEYS[1], 'MINID', now - keep, '*', ARGV[4], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], keep)
 -- 3. the marker last: a notice that failed leaves none behind
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
@@ -216,7 +224,23 @@ if ARGV[1] ~= '' then from = '(' .. ARGV[1] end
 return { epoch[1], tonumber(epoch[2]), redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[4]) }
 `
 
+/**
+ * Wraps a script that may revoke (its KEYS[2] is the user's session index): when `revoked` holds
+ * for its result, it leaves the user's revocation marker, kept as long as the ARGV appended last.
+ */
+function leavingMarker (lua: string, revoked: string): string {
+  return `local markerTtl = table.remove(ARGV)
+local function run ()
+${lua}
+end
+local result = run()
+if ${revoked} then redis.call('SET', string.sub(KEYS[2], 1, -3) .. 'rv', '1', 'PX', markerTtl) end
+return result
+`
+}
+
 const noticeRetryDelay = 1000
+const defaultPendingNotices = 1000
 const epochTtl = 86_400_000
 const feedPage = 500
 
@@ -245,6 +269,34 @@ export interface RedisStoreOptions {
   prefix?: string
   /** Most time one store call may take before it fails (and the request gets 503), in ms. Default 2000. */
   commandTimeout?: number
+  /**
+   * Opt-in durability: after each rotation and revocation, WAIT on the same connection until this
+   * many replicas acknowledged it, for at most `timeout` ms (shorter than commandTimeout). Fewer
+   * acknowledgements fail the call (503). See docs/redis-durability.md.
+   */
+  waitForReplicas?: ReplicaAcknowledgement
+  /**
+   * Most users whose revocation notice waits for a retry (or for Redis to say whether they need
+   * one); beyond it, one notice makes every replica check every token at the store for one
+   * access lifetime. Default 1000.
+   */
+  maxPendingNotices?: number
+}
+
+export interface ReplicaAcknowledgement {
+  /** How many replicas must acknowledge each rotation and revocation. At least 1. */
+  replicas: number
+  /** How long to wait for them, in ms. */
+  timeout: number
+}
+
+/** A write that fewer replicas acknowledged than asked: the call fails, its reply is kept. */
+class UnacknowledgedWrite extends Error {
+  readonly reply: unknown
+  constructor (reply: unknown, acknowledged: number, options: ReplicaAcknowledgement) {
+    super(`Redis replicas acknowledged a write ${acknowledged} of ${options.replicas} times within ${options.timeout} ms`)
+    this.reply = reply
+  }
 }
 
 /** Options for a client the store owns: fail fast while Redis is away, reconnect by itself. */
@@ -267,8 +319,8 @@ export class RedisStore implements Store {
   /** The longest access lifetime a registration announced; an hour until one does. */
   #announcedLifetime: number | undefined
   readonly #feeds = new Set<RevocationFeed>()
-  readonly #retries = new Set<NodeJS.Timeout>()
-  #closed = false
+  readonly #pending: PendingNotices
+  readonly #replicas: ReplicaAcknowledgement | null
 
   constructor (options: RedisStoreOptions) {
     if (options === null || typeof options !== 'object' || (options.client === undefined) === (options.url === undefined)) {
@@ -299,16 +351,52 @@ export class RedisStore implements Store {
     // moment it is issued (queued ones included): a timer per call of our own would be waste. A
     // Cluster queues commands of its own before a node has them, so it keeps ours.
     const own = this.client as Redis
-    this.#ownTimer = own.isCluster || !(typeof own.options.commandTimeout === 'number' && own.options.commandTimeout <= timeout)
-    this.client.defineCommand('fastifyJwtAuthCreateSession', { numberOfKeys: 2, lua: createSessionLua })
-    this.client.defineCommand('fastifyJwtAuthRotate', { numberOfKeys: 2, lua: rotateLua })
-    this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 2, lua: revokeSessionLua })
+    const clientTimeout = own.options.commandTimeout
+    this.#ownTimer = own.isCluster || !(typeof clientTimeout === 'number' && clientTimeout <= timeout)
+    // The WAIT must end before whichever timeout ends its call.
+    const callBound = own.isCluster || typeof clientTimeout !== 'number' ? timeout : Math.min(timeout, clientTimeout)
+    this.#replicas = replicaAcknowledgement(options.waitForReplicas, callBound)
+    const maxPending = options.maxPendingNotices ?? defaultPendingNotices
+    if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
+      throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore maxPendingNotices', 'must be a positive integer')
+    }
+    this.#pending = new PendingNotices({
+      write: async sub => { await this.#notice(sub) },
+      marked: async sub => await this.#call(this.client.exists(`${this.#userKey(sub)}:rv`)) === 1,
+      tellLocal: sub => { this.#tellLocal(sub) },
+      coverage: () => noticeCoverage(this.#lifetime),
+      limit: maxPending,
+      retryDelay: noticeRetryDelay
+    })
+    this.client.defineCommand('fastifyJwtAuthCreateSession', { numberOfKeys: 2, lua: leavingMarker(createSessionLua, '#result > 2') })
+    this.client.defineCommand('fastifyJwtAuthRotate', { numberOfKeys: 2, lua: leavingMarker(rotateLua, "result[1] == 'reused'") })
+    this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 2, lua: leavingMarker(revokeSessionLua, 'result') })
     this.client.defineCommand('fastifyJwtAuthRevokeUser', { numberOfKeys: 1, lua: revokeUserLua })
     this.client.defineCommand('fastifyJwtAuthListSessions', { numberOfKeys: 1, lua: listSessionsLua, readOnly: true })
     this.client.defineCommand('fastifyJwtAuthUpdateClaims', { numberOfKeys: 1, lua: updateClaimsLua })
     this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 3, lua: noticeLua })
     this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
-    this.#scripts = this.client as unknown as ScriptClient
+    this.#scripts = this.#wrapScripts(this.client as unknown as ScriptClient)
+  }
+
+  /**
+   * The scripts as the methods call them: the revoking ones get the marker's lifetime as their
+   * last argument, and with waitForReplicas every call that wrote waits for its replicas.
+   */
+  #wrapScripts (client: ScriptClient): ScriptClient {
+    const marking = (name: 'fastifyJwtAuthCreateSession' | 'fastifyJwtAuthRotate' | 'fastifyJwtAuthRevokeSession', wrote: (reply: Reply | null) => boolean): ScriptCall =>
+      (...args) => this.#acknowledged(String(args[0]), client[name](...args, noticeCoverage(this.#lifetime)) as Promise<Reply | null>, wrote)
+    return {
+      // A login's durability is the app's concern; an eviction is a revocation.
+      fastifyJwtAuthCreateSession: marking('fastifyJwtAuthCreateSession', created => (created as Reply).length > 2),
+      // Not for made-up tokens ('invalid'), which must not make anyone wait.
+      fastifyJwtAuthRotate: marking('fastifyJwtAuthRotate', rotated => rotated?.[0] === 'rotated' || rotated?.[0] === 'grace' || rotated?.[0] === 'reused'),
+      fastifyJwtAuthRevokeSession: marking('fastifyJwtAuthRevokeSession', revoked => revoked !== null),
+      fastifyJwtAuthRevokeUser: (...args) => this.#acknowledged(String(args[0]), client.fastifyJwtAuthRevokeUser(...args), () => true),
+      fastifyJwtAuthListSessions: (...args) => client.fastifyJwtAuthListSessions(...args),
+      fastifyJwtAuthNotice: (...args) => client.fastifyJwtAuthNotice(...args),
+      fastifyJwtAuthFollow: (...args) => client.fastifyJwtAuthFollow(...args)
+    }
   }
 
   async createSession (input: CreateSessionInput): Promise<CreateSessionResult> {
@@ -364,20 +452,22 @@ export class RedisStore implements Store {
   // so that no request can make notices for sessions it cannot end.
   async revokeToken (sub: string, jti: string, ttl: number): Promise<void> {
     await this.#noticeFirst(sub)
-    await this.#call(this.client.set(`${this.#userKey(sub)}:j:${jti}`, '1', 'PX', ttl))
+    const key = `${this.#userKey(sub)}:j:${jti}`
+    await this.#call(this.#acknowledged(key, this.client.set(key, '1', 'PX', ttl), () => true))
   }
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
     const user = this.#userKey(sub)
-    const call = this.#scripts.fastifyJwtAuthRevokeSession(
+    // Sent only when called: by id, the revocation must wait for its notice.
+    const call = (): Promise<Reply | null> => this.#scripts.fastifyJwtAuthRevokeSession(
       `${user}:s:${sessionId}`, `${user}:ss`, sessionId, refreshDigest ?? ''
     ) as Promise<Reply | null>
     let reply: Reply | null
     if (refreshDigest === undefined) {
       await this.#noticeFirst(sub)
-      reply = await this.#call(call)
+      reply = await this.#call(call())
     } else {
-      reply = await this.#conditional(sub, call, revoked => revoked !== null)
+      reply = await this.#conditional(sub, call(), revoked => revoked !== null)
     }
     if (reply === null) return null
     return withClient({
@@ -436,8 +526,14 @@ export class RedisStore implements Store {
         }
         epoch = id
         const subs: string[] = []
-        for (const [, fields] of entries) subs.push(fields[1] as string)
-        return { cursor: entries.at(-1)?.[0] ?? from, subs, complete: entries.length < feedPage, completeSince: since }
+        let everyone = false
+        for (const [, fields] of entries) {
+          if (fields[0] === 'all') everyone = true
+          else subs.push(fields[1] as string)
+        }
+        const batch: RevocationBatch = { cursor: entries.at(-1)?.[0] ?? from, subs, complete: entries.length < feedPage, completeSince: since }
+        if (everyone) batch.everyone = true
+        return batch
       },
       close: async () => { this.#feeds.delete(feed) }
     }
@@ -447,8 +543,7 @@ export class RedisStore implements Store {
 
   /** Closes the client only when the store created it (from `url`). */
   async close (): Promise<void> {
-    this.#closed = true
-    for (const timer of this.#retries) clearTimeout(timer)
+    this.#pending.close()
     if (this.#ownsClient) this.client.disconnect()
   }
 
@@ -456,14 +551,21 @@ export class RedisStore implements Store {
     return `${this.#prefix}{u:${Buffer.from(sub, 'utf8').toString('base64url')}}`
   }
 
+  /** How many users wait for a revocation notice to be retried (bounded by maxPendingNotices). */
+  get pendingNotices (): number {
+    return this.#pending.size
+  }
+
   /**
-   * Tells replicas to ask the store about this user's tokens for one access lifetime (Redis skips
-   * it when a notice for the user within the repeat window covers it).
+   * Tells replicas to ask the store about this user's tokens (null: every user's) for one access
+   * lifetime (Redis skips it when a notice within the repeat window covers it).
    */
-  async #notice (sub: string): Promise<void> {
-    const repeatKey = `${this.#noticesKey}:r:${Buffer.from(sub, 'utf8').toString('base64url')}`
+  async #notice (sub: string | null): Promise<void> {
+    // '*' is no base64url: the window of the notice for every user is nobody's.
+    const repeatKey = `${this.#noticesKey}:r:${sub === null ? '*' : Buffer.from(sub, 'utf8').toString('base64url')}`
     await this.#call(this.#scripts.fastifyJwtAuthNotice(
-      this.#noticesKey, `${this.#noticesKey}:keep`, repeatKey, sub, noticeCoverage(this.#lifetime), noticeRepeatWindow(this.#lifetime)
+      this.#noticesKey, `${this.#noticesKey}:keep`, repeatKey, sub ?? '', noticeCoverage(this.#lifetime), noticeRepeatWindow(this.#lifetime),
+      sub === null ? 'all' : 'sub'
     ))
   }
 
@@ -477,43 +579,54 @@ export class RedisStore implements Store {
     return this.#announcedLifetime ?? 3_600_000
   }
 
-  #tellLocal (sub: string): void {
+  #tellLocal (sub: string | null): void {
     for (const feed of this.#feeds) feed.onLocalNotice?.(sub)
   }
 
   /**
    * A conditional revocation (reuse, eviction, logout with a refresh token): noticed after it
-   * happened, and also when its outcome is unknown, since a call that timed out on our side may
-   * still have run in Redis.
+   * happened, so that no request can make notices for sessions it cannot end. When the outcome is
+   * unknown (the call failed or timed out, and may still have run in Redis), the notice waits
+   * until Redis shows the marker the revoking script leaves.
    */
   async #conditional<T> (sub: string, command: Promise<T>, revoked: (reply: T) => boolean): Promise<T> {
+    const since = performance.now()
     let reply: T
     try {
       reply = await this.#call(command)
     } catch (error) {
-      this.#noticeAfter(sub)
+      if (!(error instanceof UnacknowledgedWrite)) this.#pending.unknown(sub, since)
+      else if (revoked(error.reply as T)) this.#pending.revoked(sub)
       throw error
     }
-    if (revoked(reply)) this.#noticeAfter(sub)
+    if (revoked(reply)) this.#pending.revoked(sub)
     return reply
   }
 
-  /**
-   * A notice for a revocation that already happened (or may have): this process's replicas heed
-   * it at once; the caller is not failed when it cannot be written, it is retried every second
-   * until it is (or until no token it covers can be alive).
-   */
-  #noticeAfter (sub: string, attempt = 0): void {
-    if (attempt === 0) this.#tellLocal(sub)
-    this.#notice(sub).catch(() => {
-      if (this.#closed || attempt * noticeRetryDelay >= noticeCoverage(this.#lifetime)) return
-      const timer = setTimeout(() => {
-        this.#retries.delete(timer)
-        this.#noticeAfter(sub, attempt + 1)
-      }, noticeRetryDelay)
-      timer.unref()
-      this.#retries.add(timer)
+  /** With waitForReplicas: resolves once the replicas acknowledged a write (when `wrote` says there was one). */
+  #acknowledged<T> (key: string, command: Promise<T>, wrote: (reply: T) => boolean): Promise<T> {
+    const replicas = this.#replicas
+    if (replicas === null) return command
+    return command.then(async reply => {
+      if (!wrote(reply)) return reply
+      // WAIT counts the writes of its own connection: the node that holds the key's slot.
+      const node = this.#nodeOf(key)
+      const connection = connectionOf(node)
+      const acknowledged = await node.wait(replicas.replicas, replicas.timeout)
+      // A connection made since the write would count nothing of it.
+      if (acknowledged < replicas.replicas || connectionOf(node) !== connection) throw new UnacknowledgedWrite(reply, acknowledged, replicas)
+      return reply
     })
+  }
+
+  /** The connection that holds a key: the client itself, or the Cluster master of the key's slot. */
+  #nodeOf (key: string): Redis {
+    if (!(this.client as Redis).isCluster) return this.client as Redis
+    const cluster = this.client as Cluster
+    const address = cluster.slots[keySlot(key)]?.[0]
+    const node = cluster.nodes('master').find(master => `${master.options.host}:${master.options.port}` === address)
+    if (node === undefined) throw new Error('Redis Cluster: no known master for the slot just written')
+    return node
   }
 
   /** Bounds a call in time whatever the client's own settings, so a request never hangs. */
@@ -532,6 +645,43 @@ async function withTimeout<T> (command: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Validates waitForReplicas once; null when it is not asked for. */
+function replicaAcknowledgement (option: ReplicaAcknowledgement | undefined, commandTimeout: number): ReplicaAcknowledgement | null {
+  if (option === undefined) return null
+  if (option === null || typeof option !== 'object' || !Number.isSafeInteger(option.replicas) || option.replicas < 1) {
+    throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore waitForReplicas.replicas', 'must be a positive integer')
+  }
+  // WAIT 0 would block forever; a wait as long as the command timeout would always fail first.
+  if (!Number.isSafeInteger(option.timeout) || option.timeout < 1 || option.timeout >= commandTimeout) {
+    throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore waitForReplicas.timeout', `must be a whole number of ms from 1 to below the command timeout (${commandTimeout} ms)`)
+  }
+  return { replicas: option.replicas, timeout: option.timeout }
+}
+
+/** The Cluster slot of one of our keys: CRC16 (XMODEM) of its hash tag, per the Cluster spec. */
+function keySlot (key: string): number {
+  let crc = 0
+  for (const byte of Buffer.from(key.slice(key.indexOf('{') + 1, key.indexOf('}')), 'utf8')) {
+    crc ^= byte << 8
+    for (let bit = 0; bit < 8; bit++) crc = (crc & 0x8000) !== 0 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
+  }
+  return crc % 16384
+}
+
+const connections = new WeakMap<Redis, { count: number }>()
+
+/** Which connection of a client is current: a number that changes with each reconnection. */
+function connectionOf (node: Redis): number {
+  let state = connections.get(node)
+  if (state === undefined) {
+    const counter = { count: 0 }
+    node.on('ready', () => { counter.count++ })
+    connections.set(node, counter)
+    state = counter
+  }
+  return state.count
 }
 
 /** Adds the optional client details, which Redis stores as '' when absent. */

@@ -137,6 +137,12 @@ export interface RevocationBatch {
    * before it may belong to sessions the store no longer has, and are checked at the store.
    */
   completeSince: number
+  /**
+   * True when a notice in this batch covers every user: a store that lost track of which users
+   * it owed notices (more than it could hold while it could not write them). Every token is then
+   * checked at the store for one notice coverage.
+   */
+  everyone?: boolean
 }
 
 /** The reading side of a store's revocation notices; each replica opens its own. */
@@ -147,8 +153,8 @@ export interface RevocationFeed {
    * was sent.
    */
   read (cursor: string | null): Promise<RevocationBatch>
-  /** Set by the replica: called at once with the sub of each notice this process writes. */
-  onLocalNotice?: ((sub: string) => void) | undefined
+  /** Set by the replica: called at once with the sub of each notice this process writes (null: every user). */
+  onLocalNotice?: ((sub: string | null) => void) | undefined
   close (): Promise<void>
 }
 
