@@ -76,6 +76,7 @@ t.test('waitForReplicas: with the replica link cut, rotations and revocations an
   expect503(t, await logoutAll(app, bob.access_token), 'logout-all')
   expect503(t, await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: dave.refresh_token } }), 'logout with the refresh token')
   await t.rejects(app.jwtAuth.revokeToken(erin.access_token), { code: 'FST_JWT_AUTH_STORE_UNAVAILABLE' }, 'revokeToken')
+  await t.rejects(app.jwtAuth.updateClaims('erin', { roles: [] }), { code: 'FST_JWT_AUTH_STORE_UNAVAILABLE' }, 'updateClaims (a demotion) waits too')
   // Reuse detection ran on the primary: its notice is written although the call failed.
   await t.rejects(store.rotateRefreshToken({ sub: 'carol', sessionId: 'carol-1', presentedDigest: 'd0', successorDigest: 'd2', sealedSuccessor: 's2', idleTimeout: 60_000, reuseGrace: 0 }))
   t.same((await client.xrange(`${prefix}{revocations}`, '-', '+')).map(([, fields]) => fields).filter(fields => fields[1] === 'carol'), [['sub', 'carol']], 'the reuse is noticed')

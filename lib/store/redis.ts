@@ -394,6 +394,8 @@ export class RedisStore implements Store {
       fastifyJwtAuthRevokeSession: marking('fastifyJwtAuthRevokeSession', revoked => revoked !== null),
       fastifyJwtAuthRevokeUser: (...args) => this.#acknowledged(String(args[0]), client.fastifyJwtAuthRevokeUser(...args), () => true),
       fastifyJwtAuthListSessions: (...args) => client.fastifyJwtAuthListSessions(...args),
+      // A claims update takes privileges away as often as it grants them: as durable as a revocation.
+      fastifyJwtAuthUpdateClaims: (...args) => this.#acknowledged(String(args[0]), client.fastifyJwtAuthUpdateClaims(...args), () => true),
       fastifyJwtAuthNotice: (...args) => client.fastifyJwtAuthNotice(...args),
       fastifyJwtAuthFollow: (...args) => client.fastifyJwtAuthFollow(...args)
     }
