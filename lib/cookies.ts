@@ -1,5 +1,7 @@
 // Token cookies (HttpOnly; Secure by default; SameSite=Lax for access, Strict for refresh
 // whose Path is the auth prefix) and the cross-origin check for cookie-authenticated requests.
+// No response to an unsafe request from another origin sets or clears a cookie of the plugin:
+// a cross-site form could otherwise plant the attacker's session (login CSRF) or end the victim's.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CookieConfig } from './options.js'
 
@@ -14,6 +16,7 @@ export function setTokenCookies (
   refreshToken: string,
   refreshMaxAge: number
 ): void {
+  if (isCrossOriginUnsafe(reply.request, cookies)) return
   reply.setCookie(cookies.accessName, accessToken, {
     path: '/',
     httpOnly: true,
@@ -34,15 +37,18 @@ export function setTokenCookies (
 
 /** The fingerprint cookie: HttpOnly, Strict, sent to every path (OWASP token sidejacking). */
 export function setFingerprintCookie (reply: FastifyReply, cookies: CookieConfig, name: string, value: string, maxAge: number): void {
+  if (isCrossOriginUnsafe(reply.request, cookies)) return
   reply.setCookie(name, value, { path: '/', httpOnly: true, secure: cookies.secure, sameSite: 'strict', domain: cookies.domain, maxAge })
 }
 
 /** The anti-CSRF cookie: readable by the page, which echoes it in the x-csrf-token header. */
 export function setCsrfCookie (reply: FastifyReply, cookies: CookieConfig, name: string, value: string, maxAge: number): void {
+  if (isCrossOriginUnsafe(reply.request, cookies)) return
   reply.setCookie(name, value, { path: '/', httpOnly: false, secure: cookies.secure, sameSite: cookies.accessSameSite, domain: cookies.domain, maxAge })
 }
 
 export function clearTokenCookies (reply: FastifyReply, cookies: CookieConfig, refreshPath: string, fingerprint: string | null): void {
+  if (isCrossOriginUnsafe(reply.request, cookies)) return
   const common = { httpOnly: true, secure: cookies.secure, domain: cookies.domain }
   reply.clearCookie(cookies.accessName, { ...common, path: '/', sameSite: cookies.accessSameSite })
   reply.clearCookie(cookies.refreshName, { ...common, path: refreshPath, sameSite: cookies.refreshSameSite })

@@ -112,17 +112,21 @@ export async function issueTokens (
   return respond(context, reply, created.session, refreshToken)
 }
 
-/** One refresh: the presented token is exchanged for a new pair, or the request fails with invalid_grant. */
+/**
+ * One refresh: the presented token is exchanged for a new pair, or the request fails with
+ * invalid_grant. A refused token clears the cookies only when it came from the cookie.
+ */
 export async function rotateRefreshToken (
   context: AuthContext,
   request: FastifyRequest,
   reply: FastifyReply,
-  refreshToken: string
+  refreshToken: string,
+  fromCookie: boolean
 ): Promise<TokenResponse> {
   const { config, emit } = context
   const parsed = parseRefreshToken(refreshToken)
   if (parsed === null) {
-    if (config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
+    if (fromCookie && config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
     throw new FST_JWT_AUTH_INVALID_GRANT('The refresh token is invalid')
   }
   const successor = mintRefreshToken(parsed.sessionId)
@@ -147,7 +151,7 @@ export async function rotateRefreshToken (
   } else if (result.status === 'reused') {
     emit({ type: 'reuse-detected', ...event }, request.log)
   }
-  if (config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
+  if (fromCookie && config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
   throw new FST_JWT_AUTH_INVALID_GRANT(
     result.status === 'reused'
       ? 'The refresh token was already used: the session is revoked'

@@ -133,7 +133,7 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
         if (grantType !== undefined && grantType !== 'refresh_token') throw new FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE()
         const token = presentedRefreshToken(request)
         if (token === undefined) throw new FST_JWT_AUTH_INVALID_REQUEST('No refresh token was presented')
-        return await rotateRefreshToken(context, request, reply, token)
+        return await rotateRefreshToken(context, request, reply, token, cookies !== null && request.cookies[cookies.refreshName] === token)
       })
     }
 
