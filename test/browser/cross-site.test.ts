@@ -155,3 +155,22 @@ t.test('cross-site attacks on the default cookie mode', async t => {
     }
   })
 })
+
+t.test('cross-site attacks on the anti-CSRF token mode (SameSite=None: the browser sends the cookies)', async t => {
+  const browser = await launchBrowser(t)
+  const target = await startApp(t, { cookies: { sameSite: 'none', csrf: true } }, { formBodies: true })
+  const attacker = await startAttacker(t)
+  const victim = await victimOf(await browser.newPage(), target.origin)
+  const tab = await browser.newPage()
+
+  for (const path of ['/transfer', '/auth/refresh', '/auth/logout', '/auth/logout-all']) {
+    await t.test(`a form POST to ${path} carries the cookies and is refused`, async t => {
+      const before = target.seen.length
+      t.equal(await formPost(tab, attacker, target.origin + path), 403)
+      const sent = target.seen.slice(before).find(request => request.url === path)
+      t.ok(sent?.cookie.includes('access_token='), 'SameSite=None let the access cookie go: the plugin refused it')
+      t.equal(sent?.origin, attacker.origin)
+      await stillLoggedIn(t, victim, target)
+    })
+  }
+})

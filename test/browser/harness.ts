@@ -89,7 +89,8 @@ export const page = '<!doctype html><meta charset="utf-8"><title>app</title><p>a
  * POST /transfer (an unsafe route of the app's own) and a blank page at /.
  */
 export async function startApp (t: Test, options: Partial<JwtAuthOptions> = {}, appOptions: AppOptions = {}): Promise<TestApp> {
-  const app = Fastify()
+  // The browser keeps connections open (keep-alive, pages left open): close them with the app.
+  const app = Fastify({ forceCloseConnections: true })
   const seen: SeenRequest[] = []
   let held: Array<() => void> = []
   let holding = 0
@@ -146,7 +147,11 @@ export async function startAttacker (t: Test): Promise<Attacker> {
     response.end(html ?? 'not found')
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => { await new Promise(resolve => server.close(resolve)) })
+  t.teardown(async () => {
+    const closed = new Promise(resolve => server.close(resolve))
+    server.closeAllConnections() // the browser's keep-alive connections
+    await closed
+  })
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return {
     origin,
