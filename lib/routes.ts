@@ -8,7 +8,7 @@ import { withChallenge } from './challenge.js'
 import { publishRefusal } from './diagnostics.js'
 import type { AuthContext } from './context.js'
 import { sameValue } from './binding.js'
-import { clearTokenCookies, isCrossOriginUnsafe } from './cookies.js'
+import { clearTokenCookies, isCrossOriginUnsafe, tokenCookie } from './cookies.js'
 import {
   FST_JWT_AUTH_CROSS_ORIGIN,
   FST_JWT_AUTH_CSRF,
@@ -59,7 +59,7 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
   function presentedRefreshToken (request: FastifyRequest<{ Body: RefreshBody }>): string | undefined {
     const fromBody = request.body.refresh_token
     // An empty cookie is a cleared one: as if absent.
-    const fromCookie = cookies === null ? undefined : request.cookies[cookies.refreshName] || undefined
+    const fromCookie = cookies === null ? undefined : tokenCookie(request, cookies.refreshName) || undefined
     if (fromBody !== undefined) {
       if (fromCookie !== undefined && fromCookie !== fromBody) {
         throw new FST_JWT_AUTH_INVALID_REQUEST('Two different refresh tokens were sent')

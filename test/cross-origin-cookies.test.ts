@@ -66,3 +66,12 @@ t.test('issueTokens writes cookies for a cross-site GET (an SSO callback) but no
   const callback = await app.inject({ method: 'GET', url: '/callback', headers: { 'sec-fetch-site': 'cross-site' } })
   t.equal(callback.cookies.length, 2)
 })
+
+t.test('nor the fingerprint and anti-CSRF cookies', async t => {
+  const app = await buildApp({ fingerprint: true, cookies: { sameSite: 'none', csrf: true } })
+  t.teardown(() => app.close())
+  const { refresh_token: token } = await login(app)
+  const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { origin: 'http://evil.test' }, payload: { refresh_token: token } })
+  t.equal(response.statusCode, 200)
+  t.same(response.cookies, [])
+})

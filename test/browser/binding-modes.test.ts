@@ -2,7 +2,7 @@
 // scripts can read, what each request must carry, and that a token copied out of the browser is
 // useless without its fingerprint cookie.
 import t from 'tap'
-import { cookieMap, launchBrowser, logIn, pageFetch, startApp } from './harness.js'
+import { accessCookie, cookieMap, launchBrowser, logIn, pageFetch, refreshCookie, startApp } from './harness.js'
 
 declare const document: { cookie: string }
 
@@ -16,8 +16,8 @@ t.test('anti-CSRF token mode: the page echoes the readable csrf_token cookie', a
 
   const cookies = await cookieMap(page)
   t.match(cookies.get('csrf_token'), { httpOnly: false, secure: true, sameSite: 'None', path: '/' })
-  t.match(cookies.get('access_token'), { httpOnly: true, secure: true, sameSite: 'None' })
-  t.match(cookies.get('refresh_token'), { httpOnly: true, secure: true, sameSite: 'None', path: '/auth' })
+  t.match(cookies.get(accessCookie), { httpOnly: true, secure: true, sameSite: 'None' })
+  t.match(cookies.get(refreshCookie), { httpOnly: true, secure: true, sameSite: 'None', path: '/auth' })
   const csrf = await csrfOfPage()
   t.equal(csrf, cookies.get('csrf_token')!.value, 'the page reads the csrf cookie')
   t.equal(await page.evaluate(() => document.cookie), `csrf_token=${csrf}`, 'and nothing else')
@@ -67,7 +67,7 @@ t.test('fingerprint mode: an access token copied out of the browser is refused',
 
   // The thief's own fingerprint cookie (from a login of its own) does not fit the victim's token.
   await logIn(thief, 'mallory')
-  await thief.deleteCookie({ name: 'access_token', url: origin })
+  await thief.deleteCookie({ name: accessCookie, url: origin })
   t.ok((await cookieMap(thief)).has('__Secure-Fgp'), 'the thief holds a fingerprint of its own')
   t.equal((await pageFetch(thief, '/profiles', { headers: { authorization: `Bearer ${token}` } })).body?.code, 'FST_JWT_AUTH_FINGERPRINT_MISMATCH')
 

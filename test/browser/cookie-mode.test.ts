@@ -2,9 +2,12 @@
 // no token text for page scripts, the profile by cookie alone, refresh after expiry, two tabs
 // refreshing at once, the refresh cookie kept to the auth prefix, logout clearing the cookies.
 import t from 'tap'
-import { allCookies, cookieMap, launchBrowser, logIn, pageFetch, startApp, until } from './harness.js'
+import { accessCookie, allCookies, cookieMap, launchBrowser, logIn, pageFetch, refreshCookie, startApp, until } from './harness.js'
 
 declare const document: { cookie: string }
+
+const accessName = accessCookie
+const refreshName = refreshCookie
 
 t.test('cookie mode with the defaults (Secure, Lax access, Strict refresh under /auth)', async t => {
   const browser = await launchBrowser(t)
@@ -15,8 +18,8 @@ t.test('cookie mode with the defaults (Secure, Lax access, Strict refresh under 
 
   await t.test('the cookies carry the documented attributes', async t => {
     const cookies = await cookieMap(page)
-    const access = cookies.get('access_token')
-    const refresh = cookies.get('refresh_token')
+    const access = cookies.get(accessName)
+    const refresh = cookies.get(refreshName)
     t.match(access, { domain: 'localhost', path: '/', httpOnly: true, secure: true, sameSite: 'Lax', session: false })
     t.match(refresh, { domain: 'localhost', path: '/auth', httpOnly: true, secure: true, sameSite: 'Strict', session: false })
     // Max-Age: the access lifetime, and until the session's end (the 7-day idle timeout) for the refresh cookie.
@@ -29,8 +32,8 @@ t.test('cookie mode with the defaults (Secure, Lax access, Strict refresh under 
     const visible = await page.evaluate(() => document.cookie)
     const cookies = await cookieMap(page)
     t.equal(visible, '', 'no cookie at all is readable')
-    t.notOk(visible.includes(cookies.get('access_token')!.value))
-    t.notOk(visible.includes(cookies.get('refresh_token')!.value))
+    t.notOk(visible.includes(cookies.get(accessName)!.value))
+    t.notOk(visible.includes(cookies.get(refreshName)!.value))
   })
 
   await t.test('the profile is read with the cookie alone', async t => {
@@ -53,7 +56,7 @@ t.test('cookie mode with the defaults (Secure, Lax access, Strict refresh under 
   })
 
   await t.test('after the access cookie expires, one refresh logs the page back in', async t => {
-    await until(async () => !(await cookieMap(page)).has('access_token'), 'the browser to drop the expired access cookie')
+    await until(async () => !(await cookieMap(page)).has(accessName), 'the browser to drop the expired access cookie')
     const expired = await pageFetch(page, '/profiles')
     t.equal(expired.status, 401)
     t.equal(expired.body?.code, 'FST_JWT_AUTH_NO_TOKEN', 'the browser dropped the cookie, so no token at all')
@@ -67,14 +70,14 @@ t.test('cookie mode with the defaults (Secure, Lax access, Strict refresh under 
   await t.test('two tabs refreshing at once both stay logged in', async t => {
     const second = await browser.newPage()
     await second.goto(origin)
-    const before = (await cookieMap(page)).get('refresh_token')!.value
+    const before = (await cookieMap(page)).get(refreshName)!.value
     holdRefreshes(2) // both requests reach the server with the same refresh cookie
     const [one, two] = await Promise.all([
       pageFetch(page, '/auth/refresh', { method: 'POST' }),
       pageFetch(second, '/auth/refresh', { method: 'POST' })
     ])
     const sent = seen.filter(request => request.url === '/auth/refresh').slice(-2)
-    t.ok(sent.every(request => request.cookie.includes(`refresh_token=${before}`)), 'both tabs sent the same refresh token')
+    t.ok(sent.every(request => request.cookie.includes(`${refreshName}=${before}`)), 'both tabs sent the same refresh token')
     t.equal(one.status, 200)
     t.equal(two.status, 200)
     t.equal(one.body?.refresh_token, two.body?.refresh_token, 'both got the same successor')
@@ -85,6 +88,19 @@ t.test('cookie mode with the defaults (Secure, Lax access, Strict refresh under 
     const again = await pageFetch(second, '/auth/refresh', { method: 'POST' })
     t.equal(again.status, 200, 'the session was not revoked as reuse')
     await second.close()
+  })
+
+  await t.test('a second refresh cookie planted with a more specific Path is refused, not obeyed', async t => {
+    const session = await page.createCDPSession()
+    // What a sibling subdomain does with Domain=; here the browser is told directly.
+    await session.send('Network.setCookie', { name: refreshName, value: 'planted', domain: 'localhost', path: '/auth/refresh', secure: true, httpOnly: true, sameSite: 'Strict' })
+    const tossed = await pageFetch(page, '/auth/refresh', { method: 'POST' })
+    t.equal(tossed.status, 400)
+    t.equal(tossed.body?.code, 'FST_JWT_AUTH_INVALID_REQUEST')
+    t.match(seen.at(-1)?.cookie, new RegExp(`${refreshName}=planted; .*${refreshName}=`), 'the browser sent the planted one first')
+    await session.send('Network.deleteCookies', { name: refreshName, domain: 'localhost', path: '/auth/refresh' })
+    await session.detach()
+    t.equal((await pageFetch(page, '/auth/refresh', { method: 'POST' })).status, 200, 'the own cookie alone works again')
   })
 
   await t.test('logout clears every cookie of the plugin from the browser', async t => {

@@ -5,7 +5,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import type { Page } from 'puppeteer-core'
-import { cookieMap, launchBrowser, logIn, pageFetch, startApp, startAttacker } from './harness.js'
+import { accessCookie, cookieMap, launchBrowser, logIn, pageFetch, refreshCookie, startApp, startAttacker } from './harness.js'
 import type { Attacker, TestApp } from './harness.js'
 
 declare const document: { forms: Array<{ submit: () => void }>, querySelector: (selector: string) => { click: () => void } }
@@ -40,7 +40,7 @@ async function victimOf (tab: Page, origin: string): Promise<Victim> {
   const profile = await pageFetch(tab, '/profiles')
   return {
     page: tab,
-    cookies: { access: cookies.get('access_token')!.value, refresh: cookies.get('refresh_token')!.value },
+    cookies: { access: cookies.get(accessCookie)!.value, refresh: cookies.get(refreshCookie)!.value },
     sid: profile.body?.sid as string
   }
 }
@@ -48,8 +48,8 @@ async function victimOf (tab: Page, origin: string): Promise<Victim> {
 /** The victim holds the very cookies of before, and they still read alice's profile in the same session. */
 async function stillLoggedIn (t: Test, victim: Victim, app: TestApp): Promise<void> {
   const cookies = await cookieMap(victim.page)
-  t.equal(cookies.get('access_token')?.value, victim.cookies.access, 'the access cookie is unchanged')
-  t.equal(cookies.get('refresh_token')?.value, victim.cookies.refresh, 'the refresh cookie is unchanged')
+  t.equal(cookies.get(accessCookie)?.value, victim.cookies.access, 'the access cookie is unchanged')
+  t.equal(cookies.get(refreshCookie)?.value, victim.cookies.refresh, 'the refresh cookie is unchanged')
   const profile = await pageFetch(victim.page, '/profiles')
   t.equal(profile.status, 200, 'the profile still answers')
   t.same(profile.body, { username: 'alice', sid: victim.sid }, 'as alice, in the same session')

@@ -18,6 +18,11 @@ import type { Test } from 'tap'
 import jwtAuth from '../../lib/index.js'
 import type { JwtAuthOptions } from '../../lib/index.js'
 
+// The default names of Secure cookies: the strongest prefix their attributes allow (the refresh
+// cookie's Path is /auth, so __Secure- rather than __Host-).
+export const accessCookie = '__Host-access_token'
+export const refreshCookie = '__Secure-refresh_token'
+
 export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const root = join(__dirname, '..', '..')
 
