@@ -118,7 +118,7 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     remoteJwks,
     issuer,
     audience,
-    realm: nonEmptyString(options.realm, 'realm') ?? issuer,
+    realm: normaliseRealm(options.realm, issuer),
     accessTtl,
     sessionLifetime,
     idleTimeout,
@@ -216,6 +216,13 @@ function normaliseKeys (options: JwtAuthOptions): Pick<Config, 'keys' | 'signing
   if (bytes < needed) throw new FST_JWT_AUTH_WEAK_SECRET(needed, algorithm, bytes)
   const key = resolveSecret(secret, algorithm as HmacAlgorithm)
   return { keys: [key], signingKey: key, remoteJwks: null }
+}
+
+/** The challenge's realm is a header value: printable ASCII (RFC 6750 §3, RFC 9110 quoted-string). */
+function normaliseRealm (realm: unknown, issuer: string): string {
+  const value = nonEmptyString(realm, 'realm') ?? issuer
+  if (!/^[\x20-\x7e]+$/.test(value)) throw new FST_JWT_AUTH_INVALID_OPTION('realm', `(default: the issuer) must be printable ASCII, got ${JSON.stringify(value)}`)
+  return value
 }
 
 function nonEmptyString (value: unknown, name: string): string | undefined {
