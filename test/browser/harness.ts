@@ -38,20 +38,15 @@ const chromiumFlags = [
   '--disable-dev-shm-usage'
 ]
 
-export interface LaunchOptions {
-  /** Chrome's own default: third-party cookies allowed (Debian's Chromium blocks them). */
-  thirdPartyCookies?: boolean
-}
-
 /** Starts Chromium with a fresh profile directory; teardown closes it, kills it if need be and removes the profile. */
-export async function launchBrowser (t: Test, options: LaunchOptions = {}): Promise<Browser> {
+export async function launchBrowser (t: Test): Promise<Browser> {
   if (!existsSync(chromiumPath)) execFileSync(process.execPath, [join(root, 'scripts', 'ensure-chromium.mjs')], { stdio: 'inherit' })
   const profile = await mkdtemp(join(tmpdir(), 'fja-chromium-'))
   const browser = await puppeteer.launch({
     executablePath: chromiumPath,
     headless: true,
     userDataDir: profile,
-    args: [...chromiumFlags, ...(options.thirdPartyCookies === true ? ['--disable-features=ThirdPartyCookieDeprecationTrial,TrackingProtection3pcd'] : [])]
+    args: chromiumFlags
   })
   t.teardown(async () => {
     const child = browser.process()
