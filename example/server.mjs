@@ -69,7 +69,8 @@ function durationFromEnv (value) {
  * FST_JWT_AUTH_WEAK_SECRET error.
  */
 export async function buildApp ({ logger = false, env = process.env } = {}) {
-  const app = Fastify({ logger })
+  // A client sending its request one byte at a time must not hold a connection forever.
+  const app = Fastify({ logger, requestTimeout: 30_000, connectionTimeout: 60_000 })
 
   let secret = env.JWT_SECRET
   if (secret === undefined || secret === '') {

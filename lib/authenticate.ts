@@ -5,7 +5,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { storeUnavailable, withChallenge } from './challenge.js'
 import type { AuthContext } from './context.js'
 import { matchesDigest } from './binding.js'
-import { isCrossOriginUnsafe, safeMethods } from './cookies.js'
+import { isCrossOriginUnsafe, safeMethods, tokenCookie } from './cookies.js'
 import {
   FST_JWT_AUTH_CROSS_ORIGIN,
   FST_JWT_AUTH_CSRF,
@@ -33,7 +33,7 @@ function extractAccessToken (request: FastifyRequest, context: AuthContext): str
     // Any other scheme (Basic, ...) is not ours: as if no credentials were sent.
   }
   if (cookies !== null) {
-    const cookieToken = request.cookies[cookies.accessName]
+    const cookieToken = tokenCookie(request, cookies.accessName)
     if (cookieToken !== undefined && cookieToken !== '') {
       if (token === undefined) {
         if (isCrossOriginUnsafe(request, cookies)) throw new FST_JWT_AUTH_CROSS_ORIGIN(request.method)

@@ -13,8 +13,16 @@ interface CodedError {
   message: string
 }
 
+// Header values are Latin-1 at most: anything outside printable ASCII (a role named in another
+// script, a control character) is percent-encoded so that the challenge is never lost.
+const outsidePrintableAscii = /[^\x20-\x7e]+/gu
+
+function percentEncoded (text: string): string {
+  return [...Buffer.from(text)].map(byte => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('')
+}
+
 function quoted (value: string): string {
-  return `"${value.replace(/["\\]/g, '\\$&')}"`
+  return `"${value.replace(/["\\]/g, '\\$&').replace(outsidePrintableAscii, percentEncoded)}"`
 }
 
 /**

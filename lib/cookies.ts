@@ -1,6 +1,9 @@
 // Token cookies (HttpOnly; Secure by default; SameSite=Lax for access, Strict for refresh
 // whose Path is the auth prefix) and the cross-origin check for cookie-authenticated requests.
+// No response to an unsafe request from another origin sets or clears a cookie of the plugin:
+// a cross-site form could otherwise plant the attacker's session (login CSRF) or end the victim's.
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { FST_JWT_AUTH_INVALID_REQUEST } from './errors.js'
 import type { CookieConfig } from './options.js'
 
 export const safeMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -14,6 +17,7 @@ export function setTokenCookies (
   refreshToken: string,
   refreshMaxAge: number
 ): void {
+  if (isCrossOriginUnsafe(reply.request, cookies)) return
   reply.setCookie(cookies.accessName, accessToken, {
     path: '/',
     httpOnly: true,
@@ -34,15 +38,18 @@ export function setTokenCookies (
 
 /** The fingerprint cookie: HttpOnly, Strict, sent to every path (OWASP token sidejacking). */
 export function setFingerprintCookie (reply: FastifyReply, cookies: CookieConfig, name: string, value: string, maxAge: number): void {
+  if (isCrossOriginUnsafe(reply.request, cookies)) return
   reply.setCookie(name, value, { path: '/', httpOnly: true, secure: cookies.secure, sameSite: 'strict', domain: cookies.domain, maxAge })
 }
 
 /** The anti-CSRF cookie: readable by the page, which echoes it in the x-csrf-token header. */
 export function setCsrfCookie (reply: FastifyReply, cookies: CookieConfig, name: string, value: string, maxAge: number): void {
+  if (isCrossOriginUnsafe(reply.request, cookies)) return
   reply.setCookie(name, value, { path: '/', httpOnly: false, secure: cookies.secure, sameSite: cookies.accessSameSite, domain: cookies.domain, maxAge })
 }
 
 export function clearTokenCookies (reply: FastifyReply, cookies: CookieConfig, refreshPath: string, fingerprint: string | null): void {
+  if (isCrossOriginUnsafe(reply.request, cookies)) return
   const common = { httpOnly: true, secure: cookies.secure, domain: cookies.domain }
   reply.clearCookie(cookies.accessName, { ...common, path: '/', sameSite: cookies.accessSameSite })
   reply.clearCookie(cookies.refreshName, { ...common, path: refreshPath, sameSite: cookies.refreshSameSite })
@@ -65,3 +72,25 @@ export function isCrossOriginUnsafe (request: FastifyRequest, cookies: CookieCon
   if (site !== undefined) return site !== 'same-origin' && site !== 'none'
   return false
 }
+
+/**
+ * The value of a token cookie. Two different values under one name (a sibling subdomain planted
+ * one with a more specific Path: cookie tossing) are refused, not resolved by their order.
+ */
+export function tokenCookie (request: FastifyRequest, name: string): string | undefined {
+  const value = request.cookies[name]
+  if (value === undefined) return undefined
+  const header = request.headers.cookie as string
+  // The hot path: the name appears once, so one value was sent.
+  if (header.indexOf(`${name}=`, header.indexOf(`${name}=`) + 1) === -1) return value
+  let first: string | undefined
+  for (const pair of header.split(';')) {
+    const equals = pair.indexOf('=')
+    if (pair.slice(0, equals).trim() !== name) continue
+    const raw = pair.slice(equals + 1).trim()
+    if (first === undefined) first = raw
+    else if (raw !== first) throw new FST_JWT_AUTH_INVALID_REQUEST(`Two different ${name} cookies were sent`)
+  }
+  return value
+}
+

@@ -1,7 +1,7 @@
 // requireRoles / requireScopes: preHandler factories that run after app.authenticate.
 // Roles: the user needs at least one of them. Scopes: the user needs every one (RFC 6750 §3.1).
 import { withChallenge } from './challenge.js'
-import { FST_JWT_AUTH_INSUFFICIENT_SCOPE, FST_JWT_AUTH_INVALID_GUARD, FST_JWT_AUTH_NO_TOKEN } from './errors.js'
+import { FST_JWT_AUTH_INSUFFICIENT_SCOPE, FST_JWT_AUTH_INVALID_GUARD, FST_JWT_AUTH_INVALID_OPTION, FST_JWT_AUTH_NO_TOKEN } from './errors.js'
 import type { AccessTokenPayload, AuthenticateHook, GuardFactory } from './types.js'
 
 function checkRequired (name: string, required: string[]): void {
@@ -32,6 +32,8 @@ export function createRequireRoles (realm: string): GuardFactory {
 export function createRequireScopes (realm: string): GuardFactory {
   return function requireScopes (...scopes) {
     checkRequired('requireScopes', scopes)
+    // RFC 6749 §3.3: a scope token is printable ASCII without space, '"' and '\\'.
+    if (!scopes.every(scope => /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope))) throw new FST_JWT_AUTH_INVALID_OPTION('requireScopes', 'takes scope tokens of printable ASCII without space, " and \\ (RFC 6749 §3.3)')
     const check: Check = user => {
       if (typeof user.scope !== 'string') return false
       const granted = user.scope.split(' ')

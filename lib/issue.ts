@@ -109,16 +109,20 @@ async function refreshedClaims (
   return update === null ? null : claimsOf(session.sub, update, 'refreshToken.claims')
 }
 
-/** One refresh: the presented token is exchanged for a new pair, or the request fails with invalid_grant. */
+/**
+ * One refresh: the presented token is exchanged for a new pair, or the request fails with
+ * invalid_grant. A refused token clears the cookies only when it came from the cookie.
+ */
 export async function rotateRefreshToken (
   context: AuthContext,
   request: FastifyRequest,
   reply: FastifyReply,
-  refreshToken: string
+  refreshToken: string,
+  fromCookie: boolean
 ): Promise<TokenResponse> {
   const { config, emit } = context
   const clear = (): void => {
-    if (config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
+    if (fromCookie && config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
   }
   const parsed = parseRefreshToken(refreshToken)
   if (parsed === null) {

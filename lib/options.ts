@@ -121,15 +121,15 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
 
   const verifyOnly = signingKey === null
   const store = options.store === undefined ? (verifyOnly ? null : new MemoryStore()) : checkStore(options.store)
-  const cookies = normaliseCookies(options.cookies)
   const routes = normaliseRoutes(options.routes, keys.some(key => key.publicJwk !== undefined))
+  const cookies = normaliseCookies(options.cookies, routes === null || routes.prefix === '' ? '/' : routes.prefix)
   return Object.freeze({
     keys,
     signingKey,
     remoteJwks,
     issuer,
     audience,
-    realm: nonEmptyString(options.realm, 'realm') ?? issuer,
+    realm: normaliseRealm(options.realm, issuer),
     accessTtl,
     sessionLifetime,
     idleTimeout,
@@ -236,6 +236,13 @@ function normaliseKeys (options: JwtAuthOptions): Pick<Config, 'keys' | 'signing
   return { keys: [key], signingKey: key, remoteJwks: null }
 }
 
+/** The challenge's realm is a header value: printable ASCII (RFC 6750 §3, RFC 9110 quoted-string). */
+function normaliseRealm (realm: unknown, issuer: string): string {
+  const value = nonEmptyString(realm, 'realm') ?? issuer
+  if (!/^[\x20-\x7e]+$/.test(value)) throw new FST_JWT_AUTH_INVALID_OPTION('realm', `(default: the issuer) must be printable ASCII, got ${JSON.stringify(value)}`)
+  return value
+}
+
 function nonEmptyString (value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'string' || value === '') throw new FST_JWT_AUTH_INVALID_OPTION(name, 'must be a non-empty string')
@@ -250,7 +257,25 @@ function checkStore (store: Store): Store {
   return store
 }
 
-function normaliseCookies (cookies: JwtAuthOptions['cookies']): CookieConfig | null {
+/**
+ * Browsers drop a `__Secure-` cookie that is not Secure and a `__Host-` one that is not Secure,
+ * has a Domain or a Path other than /: such a combination is refused here, not sent in vain.
+ */
+function checkPrefix (option: string, name: string, secure: boolean, domain: string | undefined, path: string): void {
+  const prefix = /^__(Secure|Host)-/.exec(name)?.[0]
+  if (prefix === undefined) return
+  if (!secure) throw new FST_JWT_AUTH_INVALID_OPTION(option, `with the ${prefix} prefix needs cookies.secure`)
+  if (prefix === '__Host-' && domain !== undefined) throw new FST_JWT_AUTH_INVALID_OPTION(option, 'with the __Host- prefix cannot go with cookies.domain')
+  if (prefix === '__Host-' && path !== '/') throw new FST_JWT_AUTH_INVALID_OPTION(option, `with the __Host- prefix needs Path=/, but this cookie's Path is ${path}`)
+}
+
+/** Secure cookies get the strongest prefix their attributes allow: tossed cookies cannot wear it. */
+function defaultCookieName (base: string, secure: boolean, domain: string | undefined, path: string): string {
+  if (!secure) return base
+  return domain === undefined && path === '/' ? `__Host-${base}` : `__Secure-${base}`
+}
+
+function normaliseCookies (cookies: JwtAuthOptions['cookies'], refreshPath: string): CookieConfig | null {
   if (cookies === false) return null
   const options = cookies === undefined || cookies === true ? {} : cookies
   if (typeof options !== 'object' || options === null) throw new FST_JWT_AUTH_INVALID_OPTION('cookies', 'must be a boolean or an object')
@@ -265,12 +290,14 @@ function normaliseCookies (cookies: JwtAuthOptions['cookies']): CookieConfig | n
   if (sameSite === 'none' && !secure) {
     throw new FST_JWT_AUTH_INVALID_OPTION('cookies.sameSite', "'none' requires secure cookies")
   }
-  const accessName = options.accessName ?? 'access_token'
-  const refreshName = options.refreshName ?? 'refresh_token'
-  for (const [name, value] of [['cookies.accessName', accessName], ['cookies.refreshName', refreshName]] as const) {
+  const domain = nonEmptyString(options.domain, 'cookies.domain')
+  const accessName = options.accessName ?? defaultCookieName('access_token', secure, domain, '/')
+  const refreshName = options.refreshName ?? defaultCookieName('refresh_token', secure, domain, refreshPath)
+  for (const [name, value, path] of [['cookies.accessName', accessName, '/'], ['cookies.refreshName', refreshName, refreshPath]] as const) {
     if (typeof value !== 'string' || !cookieNamePattern.test(value)) {
       throw new FST_JWT_AUTH_INVALID_OPTION(name, 'must be a valid cookie name')
     }
+    checkPrefix(name, value, secure, domain, path)
   }
   if (accessName === refreshName) {
     throw new FST_JWT_AUTH_INVALID_OPTION('cookies.refreshName', 'must differ from cookies.accessName')
@@ -283,7 +310,7 @@ function normaliseCookies (cookies: JwtAuthOptions['cookies']): CookieConfig | n
     secure,
     accessSameSite: sameSite,
     refreshSameSite: sameSite === 'none' ? 'none' : 'strict',
-    domain: nonEmptyString(options.domain, 'cookies.domain'),
+    domain,
     accessName,
     refreshName,
     originCheck: options.originCheck ?? true,

@@ -8,7 +8,7 @@ import { withChallenge } from './challenge.js'
 import { publishRefusal } from './diagnostics.js'
 import type { AuthContext } from './context.js'
 import { sameValue } from './binding.js'
-import { clearTokenCookies, isCrossOriginUnsafe } from './cookies.js'
+import { clearTokenCookies, isCrossOriginUnsafe, tokenCookie } from './cookies.js'
 import {
   FST_JWT_AUTH_CROSS_ORIGIN,
   FST_JWT_AUTH_CSRF,
@@ -63,7 +63,7 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
   function presentedRefreshToken (request: FastifyRequest<{ Body: RefreshBody }>): string | undefined {
     const fromBody = request.body.refresh_token
     // An empty cookie is a cleared one: as if absent.
-    const fromCookie = cookies === null ? undefined : request.cookies[cookies.refreshName] || undefined
+    const fromCookie = cookies === null ? undefined : tokenCookie(request, cookies.refreshName) || undefined
     if (fromBody !== undefined) {
       if (fromCookie !== undefined && fromCookie !== fromBody) {
         throw new FST_JWT_AUTH_INVALID_REQUEST('Two different refresh tokens were sent')
@@ -147,7 +147,7 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
         if (grantType !== undefined && grantType !== 'refresh_token') throw new FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE()
         const token = presentedRefreshToken(request)
         if (token === undefined) throw new FST_JWT_AUTH_INVALID_REQUEST('No refresh token was presented')
-        return await rotateRefreshToken(context, request, reply, token)
+        return await rotateRefreshToken(context, request, reply, token, cookies !== null && request.cookies[cookies.refreshName] === token)
       })
     }
 

@@ -68,9 +68,10 @@ t.test('anti-CSRF token mode: cookie-authenticated unsafe requests must echo the
   t.match(csrf, { secure: true, sameSite: 'None', path: '/' })
   t.notOk((csrf as { httpOnly?: boolean }).httpOnly, 'readable by the page')
   const values = cookieValues(response)
-  const token = values.access_token as string
+  // Secure cookies get prefixed names: __Host- where the attributes allow it.
+  const token = values['__Host-access_token'] as string
   t.equal(decodePart(token, 1).csrf, sha256(csrf?.value as string))
-  const cookies = { access_token: token, csrf_token: values.csrf_token as string }
+  const cookies = { '__Host-access_token': token, csrf_token: values.csrf_token as string }
 
   const missing = await app.inject({ method: 'POST', url: '/me', cookies })
   t.equal(missing.statusCode, 403)
@@ -80,12 +81,12 @@ t.test('anti-CSRF token mode: cookie-authenticated unsafe requests must echo the
   t.equal((await app.inject({ method: 'GET', url: '/me', cookies })).statusCode, 200, 'safe methods need none')
   t.equal((await app.inject({ method: 'POST', url: '/me', headers: bearer(token) })).statusCode, 200, 'Bearer requests need none')
 
-  const refreshByCookie = { refresh_token: values.refresh_token as string, csrf_token: values.csrf_token as string }
+  const refreshByCookie = { '__Secure-refresh_token': values['__Secure-refresh_token'] as string, csrf_token: values.csrf_token as string }
   t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', cookies: refreshByCookie })).statusCode, 403, 'refresh by cookie without the header')
   const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', cookies: refreshByCookie, headers: { 'x-csrf-token': values.csrf_token as string } })
   t.equal(refreshed.statusCode, 200, 'refresh by cookie with the header')
   t.not(cookieValues(refreshed).csrf_token, values.csrf_token, 'a new anti-CSRF token with the new pair')
-  t.equal((await app.inject({ method: 'POST', url: '/auth/logout', cookies: { refresh_token: refreshed.json().refresh_token } })).statusCode, 403, 'logout by cookie without the header')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout', cookies: { '__Secure-refresh_token': refreshed.json().refresh_token } })).statusCode, 403, 'logout by cookie without the header')
   t.equal((await refresh(app, refreshed.json().refresh_token)).statusCode, 200, 'a refresh token in the body is not CSRF-able')
 })
 
