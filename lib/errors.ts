@@ -49,6 +49,10 @@ export const FST_JWT_AUTH_NO_STORE = define(
   'This verify-only registration has no store: pass the shared store to revoke or list sessions'
 )
 export const FST_JWT_AUTH_INVALID_CLAIMS = define('FST_JWT_AUTH_INVALID_CLAIMS', '%s: %s')
+export const FST_JWT_AUTH_MISSING_DEPENDENCY = define(
+  'FST_JWT_AUTH_MISSING_DEPENDENCY',
+  '%s needs the %s package, an optional peer dependency: npm install %s'
+)
 
 // Requests.
 export const FST_JWT_AUTH_NO_TOKEN = define('FST_JWT_AUTH_NO_TOKEN', 'No access token was presented', 401)
@@ -71,7 +75,7 @@ export const FST_JWT_AUTH_CROSS_ORIGIN = define(
 export const FST_JWT_AUTH_INVALID_GRANT = define('FST_JWT_AUTH_INVALID_GRANT', '%s', 400)
 export const FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE = define(
   'FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE',
-  'Only grant_type "refresh_token" is supported here',
+  "Only grant_type 'refresh_token' is supported here",
   400
 )
 export const FST_JWT_AUTH_SESSION_NOT_FOUND = define('FST_JWT_AUTH_SESSION_NOT_FOUND', 'No such session', 404)

@@ -18,9 +18,9 @@
 //   <prefix>{revocations}:epoch        hash    id and start of the notices' history: a new one
 //                                              after a data loss; kept alive by replicas (1 day)
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
-import type { Cluster, RedisOptions } from 'ioredis'
 import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
+import { checkRedisUrl, createRedisClient } from './redis-client.js'
+import type { RedisClientOptions, RedisStoreClient } from './redis-client.js'
 import type {
   CreateSessionInput,
   CreateSessionResult,
@@ -235,12 +235,12 @@ interface ScriptClient {
 }
 
 export interface RedisStoreOptions {
-  /** An ioredis Redis (standalone or through Sentinel) or Cluster client. Never closed by the store. */
-  client?: Redis | Cluster
-  /** Convenience: a redis:// URL; the store creates the client, owns it and closes it on app close. */
+  /** An ioredis 5 or 6 Redis (standalone or through Sentinel) or Cluster client. Never closed by the store. */
+  client?: RedisStoreClient
+  /** Convenience: a redis:// or rediss:// URL; the store creates the client (ioredis must be installed), owns it and closes it on app close. */
   url?: string
-  /** Options for the client made from `url`. */
-  redisOptions?: RedisOptions
+  /** ioredis options for the client made from `url`. */
+  redisOptions?: RedisClientOptions
   /** Key prefix, without braces. Default 'fja:'. */
   prefix?: string
   /** Most time one store call may take before it fails (and the request gets 503), in ms. Default 2000. */
@@ -248,7 +248,7 @@ export interface RedisStoreOptions {
 }
 
 /** Options for a client the store owns: fail fast while Redis is away, reconnect by itself. */
-const ownedClientOptions: RedisOptions = {
+const ownedClientOptions: RedisClientOptions = {
   maxRetriesPerRequest: 1,
   commandTimeout: 2000, // replaced by the store's own commandTimeout
   enableAutoPipelining: true,
@@ -256,7 +256,7 @@ const ownedClientOptions: RedisOptions = {
 }
 
 export class RedisStore implements Store {
-  readonly client: Redis | Cluster
+  readonly client: RedisStoreClient
   readonly #scripts: ScriptClient
   readonly #prefix: string
   readonly #ownsClient: boolean
@@ -287,7 +287,7 @@ export class RedisStore implements Store {
     this.#timeout = timeout
     this.#ownsClient = options.client === undefined
     if (options.client === undefined) {
-      const client = new Redis(options.url as string, { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
+      const client = createRedisClient(checkRedisUrl(options.url), { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
       // Connection errors reach the plugin through failed commands (503, logged there); without
       // a listener ioredis would also print each one to the console.
       client.on('error', () => {})
@@ -298,8 +298,8 @@ export class RedisStore implements Store {
     // ioredis times out each command of a standalone client with its commandTimeout, from the
     // moment it is issued (queued ones included): a timer per call of our own would be waste. A
     // Cluster queues commands of its own before a node has them, so it keeps ours.
-    const own = this.client as Redis
-    this.#ownTimer = own.isCluster || !(typeof own.options.commandTimeout === 'number' && own.options.commandTimeout <= timeout)
+    const own = this.client.options as { commandTimeout?: unknown }
+    this.#ownTimer = this.client.isCluster || !(typeof own.commandTimeout === 'number' && own.commandTimeout <= timeout)
     this.client.defineCommand('fastifyJwtAuthCreateSession', { numberOfKeys: 2, lua: createSessionLua })
     this.client.defineCommand('fastifyJwtAuthRotate', { numberOfKeys: 2, lua: rotateLua })
     this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 2, lua: revokeSessionLua })
