@@ -63,6 +63,8 @@ export interface Config {
   remoteJwks: RemoteJwksConfig | null
   issuer: string
   audience: string
+  /** The RFC 9068 client_id claim of access tokens. */
+  clientId: string
   realm: string
   /** All durations in ms. */
   accessTtl: number
@@ -129,6 +131,8 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     remoteJwks,
     issuer,
     audience,
+    // RFC 9068 §2.2 requires client_id: by default the tokens' client is the issuer's own app.
+    clientId: nonEmptyString(options.accessToken?.clientId, 'accessToken.clientId') ?? issuer,
     realm: nonEmptyString(options.realm, 'realm') ?? issuer,
     accessTtl,
     sessionLifetime,
