@@ -10,6 +10,7 @@ import {
   FST_JWT_AUTH_MISSING_SECRET,
   FST_JWT_AUTH_WEAK_SECRET
 } from './errors.js'
+import { checkOptionNames } from './option-names.js'
 import { MemoryStore } from './store/memory.js'
 import { defaultSecuritySchemeName } from './openapi.js'
 import type { RemoteJwksConfig } from './tokens/jwks.js'
@@ -92,6 +93,7 @@ const maxGrace = 60_000
 const cookieNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
+  if (options !== null && typeof options === 'object') checkOptionNames(options)
   const { keys, signingKey, remoteJwks } = normaliseKeys(options)
   const issuer = nonEmptyString(options.issuer, 'issuer') ?? 'fastify-jwt-auth'
   const audience = nonEmptyString(options.audience, 'audience') ?? issuer
