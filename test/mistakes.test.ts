@@ -1,5 +1,10 @@
 // Mistakes made while adopting the plugin fail loudly with a code and a message that names the fix.
 import t from 'tap'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import Fastify from 'fastify'
 import jwtAuth from '../lib/index.js'
 import type { JwtAuthOptions } from '../lib/index.js'
@@ -57,4 +62,16 @@ t.test('a cross-origin refusal names cookies.allowedOrigins', async t => {
   })
   t.equal(response.statusCode, 403)
   t.match(response.json().message, /cookies\.allowedOrigins/)
+})
+
+t.test('a reserved claim in issueTokens fails to compile with a message that reads as the fix', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'fja-hint-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'app.ts')
+  const types = join(__dirname, '../lib/types.js').replaceAll('\\', '/')
+  writeFileSync(file, `import type { IssueTokens } from '${types}'\ndeclare const issue: IssueTokens\nvoid issue({ sub: 'alice', exp: 5 })\n`)
+  const tsc = join(__dirname, '../node_modules/typescript/bin/tsc')
+  const output = await promisify(execFile)(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--types', 'node', file])
+    .then(() => '', (error: { stdout?: string }) => String(error.stdout))
+  t.match(output, /Type 'number' is not assignable to type 'ClaimSetByThePluginRemoveIt'/)
 })
