@@ -26,6 +26,14 @@ function quoted (value: string): string {
 }
 
 /**
+ * An error_description as RFC 6749 §5.2 and RFC 6750 §3 allow it (%x20-21 / %x23-5B / %x5D-7E):
+ * double quotes become single ones, anything else outside the set a '?'.
+ */
+export function oauthDescription (message: string): string {
+  return message.replaceAll('"', "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '?')
+}
+
+/**
  * Sets the headers that belong to `error` on `reply`, reports a refusal of the plugin's own on
  * its diagnostics channel, and returns the error to throw.
  */
@@ -35,7 +43,7 @@ export function withChallenge (reply: FastifyReply, realm: string, error: unknow
   if (statusCode === 401 || statusCode === 403 || code === 'FST_JWT_AUTH_INVALID_REQUEST') {
     let challenge = `Bearer realm=${quoted(realm)}`
     const name = oauthErrors[code as string]
-    if (name !== undefined) challenge += `, error="${name}", error_description=${quoted(message)}`
+    if (name !== undefined) challenge += `, error="${name}", error_description="${oauthDescription(message)}"`
     if (scope !== undefined) challenge += `, scope=${quoted(scope)}`
     reply.header('www-authenticate', challenge)
   }

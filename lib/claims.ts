@@ -4,13 +4,19 @@ import { isFitSub, maxSubBytes } from './tokens/refresh.js'
 import type { ClaimsUpdate, IssueClaims } from './types.js'
 
 // Set by the plugin from the signer's configuration; the app may not override them.
-const reservedClaims = ['iss', 'aud', 'iat', 'exp', 'nbf', 'jti', 'sid', 'fgp', 'csrf']
+const reservedClaims = ['iss', 'aud', 'iat', 'exp', 'nbf', 'jti', 'sid', 'client_id', 'fgp', 'csrf']
 
 /** Refuses claims the plugin could not sign as given; `source` names the caller in the error. */
 export function checkClaims (claims: IssueClaims, source: string): void {
   if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) {
     throw new FST_JWT_AUTH_INVALID_CLAIMS(source, 'claims must be an object')
   }
+  // JSON.stringify would sign what toJSON returns instead, reserved claims and all.
+  if (typeof (claims as { toJSON?: unknown }).toJSON === 'function') {
+    throw new FST_JWT_AUTH_INVALID_CLAIMS(source, 'claims must be a plain object without a toJSON method')
+  }
+  // An own __proto__ key (from JSON.parse) becomes the prototype of whatever copies the claims.
+  if (Object.hasOwn(claims, '__proto__')) throw new FST_JWT_AUTH_INVALID_CLAIMS(source, 'claims must not have a __proto__ key')
   const sub: unknown = claims.sub
   if (typeof sub !== 'string' || sub === '' || Buffer.byteLength(sub) > maxSubBytes) {
     throw new FST_JWT_AUTH_INVALID_CLAIMS(source, `sub must be a non-empty string of at most ${maxSubBytes} bytes`)

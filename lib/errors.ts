@@ -49,6 +49,20 @@ export const FST_JWT_AUTH_NO_STORE = define(
   'This verify-only registration has no store: pass the shared store to revoke or list sessions'
 )
 export const FST_JWT_AUTH_INVALID_CLAIMS = define('FST_JWT_AUTH_INVALID_CLAIMS', '%s: %s')
+export const FST_JWT_AUTH_UNKNOWN_OPTION = define('FST_JWT_AUTH_UNKNOWN_OPTION', 'Unknown option %s: did you mean %s?')
+export const FST_JWT_AUTH_ALREADY_REGISTERED = define(
+  'FST_JWT_AUTH_ALREADY_REGISTERED',
+  'fastify-jwt-auth is already registered in this scope: register it once, at the root, and use app.authenticate in every child'
+)
+export const FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE = define(
+  'FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE',
+  '%s ran without app.authenticate before it: use { preHandler: [app.authenticate, app.%s(...)] }',
+  401
+)
+export const FST_JWT_AUTH_MISSING_DEPENDENCY = define(
+  'FST_JWT_AUTH_MISSING_DEPENDENCY',
+  '%s needs the %s package, an optional peer dependency: npm install %s'
+)
 
 // Requests.
 export const FST_JWT_AUTH_NO_TOKEN = define('FST_JWT_AUTH_NO_TOKEN', 'No access token was presented', 401)
@@ -65,13 +79,13 @@ export const FST_JWT_AUTH_CSRF = define('FST_JWT_AUTH_CSRF', 'Missing or wrong a
 export const FST_JWT_AUTH_INSUFFICIENT_SCOPE = define('FST_JWT_AUTH_INSUFFICIENT_SCOPE', '%s', 403)
 export const FST_JWT_AUTH_CROSS_ORIGIN = define(
   'FST_JWT_AUTH_CROSS_ORIGIN',
-  'Cookie-authenticated %s request from another origin refused',
+  'Cookie-authenticated %s request from another origin refused (list a trusted origin in cookies.allowedOrigins)',
   403
 )
 export const FST_JWT_AUTH_INVALID_GRANT = define('FST_JWT_AUTH_INVALID_GRANT', '%s', 400)
 export const FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE = define(
   'FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE',
-  'Only grant_type "refresh_token" is supported here',
+  "Only grant_type 'refresh_token' is supported here",
   400
 )
 export const FST_JWT_AUTH_SESSION_NOT_FOUND = define('FST_JWT_AUTH_SESSION_NOT_FOUND', 'No such session', 404)

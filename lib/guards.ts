@@ -1,7 +1,7 @@
 // requireRoles / requireScopes: preHandler factories that run after app.authenticate.
 // Roles: the user needs at least one of them. Scopes: the user needs every one (RFC 6750 §3.1).
 import { withChallenge } from './challenge.js'
-import { FST_JWT_AUTH_INSUFFICIENT_SCOPE, FST_JWT_AUTH_INVALID_GUARD, FST_JWT_AUTH_INVALID_OPTION, FST_JWT_AUTH_NO_TOKEN } from './errors.js'
+import { FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE, FST_JWT_AUTH_INSUFFICIENT_SCOPE, FST_JWT_AUTH_INVALID_GUARD, FST_JWT_AUTH_INVALID_OPTION } from './errors.js'
 import type { AccessTokenPayload, AuthenticateHook, GuardFactory } from './types.js'
 
 function checkRequired (name: string, required: string[]): void {
@@ -12,10 +12,12 @@ function checkRequired (name: string, required: string[]): void {
 
 type Check = (user: AccessTokenPayload) => boolean
 
-function guard (realm: string, check: Check, message: string, scope?: string): AuthenticateHook {
+function guard (name: string, realm: string, check: Check, message: string, scope?: string): AuthenticateHook {
   return async function requireClaims (request, reply) {
     const user = request.user as AccessTokenPayload | null
-    if (user === null || typeof user !== 'object') throw withChallenge(reply, realm, new FST_JWT_AUTH_NO_TOKEN())
+    // app.authenticate sets the user or refuses the request: without a user it did not run. Still
+    // a 401 (fail closed, no 5xx from a request), with the fix in the message.
+    if (user === null || typeof user !== 'object') throw withChallenge(reply, realm, new FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE(name, name))
     if (!check(user)) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_SCOPE(message), scope)
   }
 }
@@ -25,7 +27,7 @@ export function createRequireRoles (realm: string): GuardFactory {
     checkRequired('requireRoles', roles)
     const wanted = new Set(roles)
     const check: Check = user => Array.isArray(user.roles) && user.roles.some(role => wanted.has(role))
-    return guard(realm, check, `One of these roles is required: ${roles.join(', ')}`)
+    return guard('requireRoles', realm, check, `One of these roles is required: ${roles.join(', ')}`)
   }
 }
 
@@ -40,6 +42,6 @@ export function createRequireScopes (realm: string): GuardFactory {
       return scopes.every(scope => granted.includes(scope))
     }
     const scope = scopes.join(' ')
-    return guard(realm, check, `These scopes are required: ${scope}`, scope)
+    return guard('requireScopes', realm, check, `These scopes are required: ${scope}`, scope)
   }
 }

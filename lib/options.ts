@@ -10,6 +10,7 @@ import {
   FST_JWT_AUTH_MISSING_SECRET,
   FST_JWT_AUTH_WEAK_SECRET
 } from './errors.js'
+import { checkOptionNames } from './option-names.js'
 import { MemoryStore } from './store/memory.js'
 import { defaultSecuritySchemeName } from './openapi.js'
 import type { RemoteJwksConfig } from './tokens/jwks.js'
@@ -63,6 +64,8 @@ export interface Config {
   remoteJwks: RemoteJwksConfig | null
   issuer: string
   audience: string
+  /** The RFC 9068 client_id claim of access tokens. */
+  clientId: string
   realm: string
   /** All durations in ms. */
   accessTtl: number
@@ -90,6 +93,7 @@ const maxGrace = 60_000
 const cookieNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
+  if (options !== null && typeof options === 'object') checkOptionNames(options)
   const { keys, signingKey, remoteJwks } = normaliseKeys(options)
   const issuer = nonEmptyString(options.issuer, 'issuer') ?? 'fastify-jwt-auth'
   const audience = nonEmptyString(options.audience, 'audience') ?? issuer
@@ -129,6 +133,8 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     remoteJwks,
     issuer,
     audience,
+    // RFC 9068 §2.2 requires client_id: by default the tokens' client is the issuer's own app.
+    clientId: nonEmptyString(options.accessToken?.clientId, 'accessToken.clientId') ?? issuer,
     realm: normaliseRealm(options.realm, issuer),
     accessTtl,
     sessionLifetime,

@@ -7,6 +7,7 @@ import { createApi } from './api.js'
 import { createAuthenticate, createRequestVerifier } from './authenticate.js'
 import { retryAfterOnOutage } from './challenge.js'
 import { createEmitter } from './context.js'
+import { FST_JWT_AUTH_ALREADY_REGISTERED } from './errors.js'
 import type { AuthContext } from './context.js'
 import { createRequireRoles, createRequireScopes } from './guards.js'
 import { issueTokens } from './issue.js'
@@ -62,6 +63,8 @@ function createReplica (config: Readonly<Config>, fastify: FastifyInstance): Rev
 }
 
 export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthOptions): Promise<void> {
+  // A second registration would fail inside @fastify/jwt with a message that names neither.
+  if (fastify.hasDecorator('jwtAuth')) throw new FST_JWT_AUTH_ALREADY_REGISTERED()
   const config = normaliseOptions(options)
   if (config.cookies !== null && !fastify.hasReplyDecorator('setCookie')) {
     await fastify.register(fastifyCookie)

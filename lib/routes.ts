@@ -4,7 +4,7 @@
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { RequestVerifier } from './authenticate.js'
 import { createApi, endSession } from './api.js'
-import { withChallenge } from './challenge.js'
+import { oauthDescription, withChallenge } from './challenge.js'
 import { publishRefusal } from './diagnostics.js'
 import type { AuthContext } from './context.js'
 import { sameValue } from './binding.js'
@@ -23,6 +23,7 @@ import type { LimitedRouteOptions } from './rate-limit.js'
 import { builtInRouteBodyLimits, builtInRouteSchemas, serializeAsIs } from './route-schemas.js'
 import type { BuiltInRoute } from './route-schemas.js'
 import { digestRefreshToken, parseRefreshToken } from './tokens/refresh.js'
+import { useStrictTokenBodies } from './token-body.js'
 import type { CookieConfig } from './options.js'
 import type { Store } from './store/store.js'
 import type { AccessTokenPayload, AuthenticateHook, JwtAuthApi } from './types.js'
@@ -116,11 +117,8 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
   async function tokenEndpoints (instance: FastifyInstance, { limits }: { limits: RouteLimits }): Promise<void> {
     const described = describedRoutes(instance, limits)
     instance.addHook('preValidation', emptyBodyAsObject)
-    // RFC 6749 and RFC 7009 clients send forms; JSON is accepted too.
-    if (!instance.hasContentTypeParser('application/x-www-form-urlencoded')) {
-      instance.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16_384 },
-        (_request, body, done) => { done(null, Object.fromEntries(new URLSearchParams(body as string))) })
-    }
+    // RFC 6749 and RFC 7009 clients send forms; JSON is accepted too. Neither may repeat a parameter.
+    useStrictTokenBodies(instance)
     instance.setErrorHandler(function tokenEndpointError (error: FastifyError, request, reply) {
       // Any other 400 (schema, unparsable body) is an RFC 6749 invalid_request too.
       const coded = error.statusCode === 400 && oauthErrors[error.code] === undefined
@@ -136,7 +134,7 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
         statusCode,
         code: coded.code,
         error: name,
-        error_description: coded.message,
+        error_description: oauthDescription(coded.message),
         message: coded.message
       })
     })

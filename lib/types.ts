@@ -31,10 +31,19 @@ export type Role = AppClaims extends { roles?: ReadonlyArray<infer R extends str
 export type IssueClaims = AppClaims & { sub: string }
 
 /** Claims the plugin sets itself; `reply.issueTokens()` refuses them. */
-export type ReservedClaim = 'iss' | 'aud' | 'iat' | 'exp' | 'nbf' | 'jti' | 'sid' | 'fgp' | 'csrf'
+export type ReservedClaim = 'iss' | 'aud' | 'iat' | 'exp' | 'nbf' | 'jti' | 'sid' | 'client_id' | 'fgp' | 'csrf'
+
+/**
+ * The type of a reserved claim in what the app passes: no value fits, and the compiler's message
+ * names this type, so it reads as the hint it is.
+ */
+export interface ClaimSetByThePluginRemoveIt { readonly 'the plugin sets iss, aud, iat, exp, nbf, jti, sid and client_id itself': never }
+
+/** Reserved claims, refused with a compiler message that says why. */
+export type WithoutReservedClaims = { [name in ReservedClaim]?: ClaimSetByThePluginRemoveIt }
 
 /** New claims for a user's sessions: the app's claims; `sub`, when given, must be the session's. */
-export type ClaimsUpdate = AppClaims & { sub?: string } & { [name in ReservedClaim]?: never }
+export type ClaimsUpdate = AppClaims & { sub?: string } & WithoutReservedClaims
 
 /** What the `refreshToken.claims` hook is told about the session being refreshed. */
 export interface ClaimsHookContext {
@@ -61,6 +70,8 @@ export interface RegisteredClaims {
   jti: string
   /** Session id: the refresh-token family this access token belongs to. */
   sid: string
+  /** RFC 9068 client_id (`accessToken.clientId`); absent in tokens of versions before it. */
+  client_id?: string
   /** With `fingerprint: true`: SHA-256 of the fingerprint cookie. */
   fgp?: string
   /** With `cookies.csrf: true`: SHA-256 of the anti-CSRF token. */
@@ -197,7 +208,11 @@ export interface CommonOptions {
   issuer?: string
   /** `aud` of issued tokens, checked on verify. Default: the issuer. */
   audience?: string
-  accessToken?: { expiresIn?: Duration }
+  accessToken?: {
+    expiresIn?: Duration
+    /** RFC 9068 `client_id` claim of access tokens: the client they were issued to. Default: the issuer. */
+    clientId?: string
+  }
   refreshToken?: {
     /** Absolute session lifetime, fixed at login. Default '30d'. */
     expiresIn?: Duration
@@ -249,7 +264,7 @@ export interface CommonOptions {
 export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 export type GuardFactory = (...required: string[]) => AuthenticateHook
 export type RoleGuardFactory = (...roles: Role[]) => AuthenticateHook
-export type IssueTokens = (claims: IssueClaims & { [name in ReservedClaim]?: never }) => Promise<TokenResponse>
+export type IssueTokens = (claims: IssueClaims & WithoutReservedClaims) => Promise<TokenResponse>
 
 export type { AsymmetricAlgorithm, HmacAlgorithm, KeyInput, KeyOptions } from './tokens/keys.js'
 

@@ -44,7 +44,7 @@ t.test('a guard without app.authenticate before it answers 401, not 500', async 
   t.teardown(() => app.close())
   const response = await app.inject({ url: '/unguarded' })
   t.equal(response.statusCode, 401)
-  t.equal(response.json().code, 'FST_JWT_AUTH_NO_TOKEN')
+  t.equal(response.json().code, 'FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE', 'with the fix in the message (test/mistakes.test.ts)')
 })
 
 t.test('guards need at least one non-empty name, checked when the route is declared', async t => {

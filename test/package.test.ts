@@ -1,15 +1,20 @@
-// The package as users install it: `npm pack` (of the dist/ that `npm test` builds first), the
-// tarball installed into a fresh project in the temp folder, a strict TypeScript app with the
-// README's quick start compiled there and run as an ES module and as CommonJS,
-// @arethetypeswrong/cli on the tarball, and nothing in the tarball beyond what users need.
+// The package as users install it: `npm pack` of a clean copy of the repository (what git tracks,
+// no dist/: its prepack script builds), the tarball installed into a fresh project in the temp
+// folder (without ioredis, an optional peer), a strict TypeScript app with the README's quick start
+// compiled there and run as an ES module and as CommonJS, the same app on the oldest Fastify the
+// peer range allows with ioredis 5 against a real Redis, @arethetypeswrong/cli on the tarball, and
+// nothing in the tarball beyond what users need.
 // The install takes the tarball's dependencies from npm's cache (filled by the repository's own
 // `npm ci`); only what the cache lacks comes from the registry, within bounded time.
 import t from 'tap'
+import type { Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { startRedis } from './redis-harness.js'
+import type { RedisServer } from './redis-harness.js'
 
 const execFileAsync = promisify(execFile)
 const root = join(__dirname, '..')
@@ -57,16 +62,34 @@ t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
 const project = join(tmp, 'project')
 let packed: Packed
 
-// One pack and one install, shared by every test below.
-t.before(async () => {
-  const json = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], root)
-  packed = (JSON.parse(json) as Packed[])[0] as Packed
-  mkdirSync(join(project, 'src'), { recursive: true })
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'quick-start', version: '1.0.0', private: true }))
-  // The app's @types/node: the version this repository was checked with (so the npm cache has it).
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> }
+/** The oldest Fastify the peer range allows, e.g. 5.0.0 for ^5.0.0. */
+const oldestFastify = /^\^(\d+\.\d+\.\d+)$/.exec(manifest.peerDependencies.fastify as string)?.[1] as string
+const oldest = join(tmp, 'oldest')
+let redis: RedisServer
+
+/** A fresh project with the tarball and the app's @types/node (the version this repository was checked with, so the npm cache has it). */
+async function newProject (folder: string, packages: string[]): Promise<void> {
+  mkdirSync(join(folder, 'src'), { recursive: true })
+  writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: 'quick-start', version: '1.0.0', private: true }))
   const typesNode = (JSON.parse(readFileSync(join(root, 'node_modules/@types/node/package.json'), 'utf8')) as { version: string }).version
-  await install(['--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(tmp, packed.filename), `@types/node@${typesNode}`], project)
+  await install(['--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(tmp, packed.filename), `@types/node@${typesNode}`, ...packages], folder)
+}
+
+// One pack, shared by every test below. The clean copy borrows the repository's node_modules for its build.
+t.before(async () => {
+  const clone = join(tmp, 'clone')
+  const tracked = (await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], root)).split('\0')
+  for (const path of tracked) {
+    if (path !== '' && !path.startsWith('dist/') && existsSync(join(root, path))) cpSync(join(root, path), join(clone, path), { recursive: true })
+  }
+  symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'))
+  const json = await run('npm', ['pack', '--json', '--pack-destination', tmp], clone)
+  packed = (JSON.parse(json) as Packed[])[0] as Packed
+  await newProject(project, [])
+  redis = await startRedis()
 })
+t.teardown(async () => { await redis?.stop() })
 
 t.test('the tarball holds dist/, README.md, LICENSE and package.json, nothing else', async t => {
   const paths = packed.files.map(file => file.path)
@@ -92,8 +115,9 @@ t.test('@arethetypeswrong/cli finds no problem in the tarball', async t => {
 })
 
 // The README's quick start with typed claims, as a user's strict TypeScript app. `load` imports
-// the plugin and says which file the runtime resolved the package to.
-const quickStart = (load: string): string => `${load}
+// the plugin and says which file the runtime resolved the package to; `store` optionally adds a
+// store option and what closes its client.
+const quickStart = (load: string, store = { option: '', close: '' }): string => `${load}
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { TokenResponse } from 'fastify-jwt-auth'
 
@@ -115,7 +139,7 @@ async function main (): Promise<void> {
   await app.register(jwtAuth, {
     secret: process.env.JWT_SECRET!,
     issuer: 'https://api.example.com',
-    audience: 'api'
+    audience: 'api',${store.option}
   })
   app.post('/login', async (request, reply) => {
     const user = await checkCredentials(request.body)
@@ -155,7 +179,7 @@ async function main (): Promise<void> {
     admin: admin.status,
     refresh: refreshed.status
   }))
-  await app.close()
+  await app.close()${store.close}
 }
 void main()
 `
@@ -194,21 +218,24 @@ const expected = (build: string) => ({
   refresh: 200
 })
 const secret = { JWT_SECRET: 'Qm7xT2vL9pK4wR8nZ3cY6bH1jF5dS0gA' }
-const runApp = async (file: string): Promise<{ loaded: string }> =>
-  JSON.parse(await run(process.execPath, [file], project, secret)) as { loaded: string }
+const runApp = async (file: string, folder = project, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ loaded: string }> =>
+  JSON.parse(await run(process.execPath, [file], folder, { ...secret, ...extraEnv })) as { loaded: string }
 
-// One program for both files (each is checked in its own module mode): tsc with the library
-// checks on is the slow step.
-t.test('a strict TypeScript app with typed claims compiles against the installed package', async t => {
-  writeFileSync(join(project, 'src/app.mts'), esm)
-  writeFileSync(join(project, 'src/app.cts'), commonjs)
-  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['src/app.mts', 'src/app.cts'] }))
+/** Compiles both files in one program (each in its own module mode): tsc with the library checks on is the slow step. */
+async function compile (t: Test, folder: string, esmApp: string, commonjsApp: string): Promise<void> {
+  writeFileSync(join(folder, 'src/app.mts'), esmApp)
+  writeFileSync(join(folder, 'src/app.cts'), commonjsApp)
+  writeFileSync(join(folder, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['src/app.mts', 'src/app.cts'] }))
   const tsc = join(root, 'node_modules/typescript/bin/tsc')
-  const failure = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], project)
+  const failure = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], folder)
     .then(() => '', (error: { stdout?: string }) => String(error.stdout))
   t.equal(failure, '', 'no type error')
-  t.match(readFileSync(join(project, 'out/app.cjs'), 'utf8'), 'const fastifyJwtAuth = require("fastify-jwt-auth");')
-  t.match(readFileSync(join(project, 'out/app.mjs'), 'utf8'), "import jwtAuth from 'fastify-jwt-auth';")
+  t.match(readFileSync(join(folder, 'out/app.cjs'), 'utf8'), 'const fastifyJwtAuth = require("fastify-jwt-auth");')
+  t.match(readFileSync(join(folder, 'out/app.mjs'), 'utf8'), /^import jwtAuth(, \{ RedisStore \})? from 'fastify-jwt-auth';$/m)
+}
+
+t.test('a strict TypeScript app with typed claims compiles against the installed package', async t => {
+  await compile(t, project, esm, commonjs)
 })
 
 t.test('the app runs as an ES module: login, then a Bearer request', async t => {
@@ -219,4 +246,41 @@ t.test('the app runs as an ES module: login, then a Bearer request', async t => 
 
 t.test('the app runs as CommonJS through require(): login, then a Bearer request', async t => {
   t.match(await runApp('out/app.cjs'), expected('cjs'))
+})
+
+t.test('without ioredis installed the package loads, and RedisStore({ url }) says to install it', async t => {
+  t.notOk(existsSync(join(project, 'node_modules/ioredis')), 'ioredis, an optional peer, was not installed')
+  const attempt = (load: string): string => `${load}
+try { new RedisStore({ url: 'redis://127.0.0.1:1' }) } catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message })) }`
+  const expectedError = { code: 'FST_JWT_AUTH_MISSING_DEPENDENCY', message: /RedisStore\(\{ url \}\) needs the ioredis package.*npm install ioredis/ }
+  t.match(JSON.parse(await run(process.execPath, ['--input-type=module', '-e', attempt("import { RedisStore } from 'fastify-jwt-auth'")], project)), expectedError, 'ES module')
+  t.match(JSON.parse(await run(process.execPath, ['-e', attempt("const { RedisStore } = require('fastify-jwt-auth')")], project)), expectedError, 'CommonJS')
+})
+
+// The oldest Fastify of the peer range, with ioredis 5 (a client the app made, and one the store
+// made from a URL, each in one build), against a real Redis.
+t.test(`the app on Fastify ${oldestFastify} with ioredis 5 compiles and runs`, async t => {
+  await newProject(oldest, [`fastify@${oldestFastify}`, 'ioredis@5'])
+  const installed = (name: string): string => (JSON.parse(readFileSync(join(oldest, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
+  t.equal(installed('fastify'), oldestFastify)
+  t.match(installed('ioredis'), /^5\./)
+  t.notOk(existsSync(join(oldest, 'node_modules/fastify-jwt-auth/node_modules/fastify')), 'no nested copy of Fastify')
+  const ownClient = {
+    option: "\n    store: new RedisStore({ client: redis, prefix: 'oldest-cjs:' })",
+    close: '\n  redis.disconnect()'
+  }
+  const fromUrl = { option: "\n    store: new RedisStore({ url: process.env.REDIS_URL!, prefix: 'oldest-esm:' })", close: '' }
+  await compile(t, oldest,
+    quickStart(`import Fastify from 'fastify'
+import jwtAuth, { RedisStore } from 'fastify-jwt-auth'
+const loaded = import.meta.resolve('fastify-jwt-auth')`, fromUrl),
+    quickStart(`import Fastify = require('fastify')
+import fastifyJwtAuth = require('fastify-jwt-auth')
+import ioredis = require('ioredis')
+const { jwtAuth, RedisStore } = fastifyJwtAuth
+const redis = new ioredis.Redis(process.env.REDIS_URL!)
+const loaded = require.resolve('fastify-jwt-auth')`, ownClient))
+  const redisEnv = { REDIS_URL: redis.url }
+  t.match(await runApp('out/app.mjs', oldest, redisEnv), expected('esm'), 'ES module, a client the store made from the URL')
+  t.match(await runApp('out/app.cjs', oldest, redisEnv), expected('cjs'), 'CommonJS, the app\'s ioredis 5 client')
 })

@@ -23,9 +23,9 @@
 //                                              after a data loss; kept alive by replicas (1 day)
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import { Redis } from 'ioredis'
-import type { Cluster, RedisOptions } from 'ioredis'
 import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
+import { checkRedisUrl, createRedisClient } from './redis-client.js'
+import type { RedisClientOptions, RedisClusterParts, RedisStoreClient } from './redis-client.js'
 import type {
   RevocationBatch,
   CreateSessionInput,
@@ -259,12 +259,12 @@ interface ScriptClient {
 }
 
 export interface RedisStoreOptions {
-  /** An ioredis Redis (standalone or through Sentinel) or Cluster client. Never closed by the store. */
-  client?: Redis | Cluster
-  /** Convenience: a redis:// URL; the store creates the client, owns it and closes it on app close. */
+  /** An ioredis 5 or 6 Redis (standalone or through Sentinel) or Cluster client. Never closed by the store. */
+  client?: RedisStoreClient
+  /** Convenience: a redis:// or rediss:// URL; the store creates the client (ioredis must be installed), owns it and closes it on app close. */
   url?: string
-  /** Options for the client made from `url`. */
-  redisOptions?: RedisOptions
+  /** ioredis options for the client made from `url`. */
+  redisOptions?: RedisClientOptions
   /** Key prefix, without braces. Default 'fja:'. */
   prefix?: string
   /** Most time one store call may take before it fails (and the request gets 503), in ms. Default 2000. */
@@ -300,7 +300,7 @@ class UnacknowledgedWrite extends Error {
 }
 
 /** Options for a client the store owns: fail fast while Redis is away, reconnect by itself. */
-const ownedClientOptions: RedisOptions = {
+const ownedClientOptions: RedisClientOptions = {
   maxRetriesPerRequest: 1,
   commandTimeout: 2000, // replaced by the store's own commandTimeout
   enableAutoPipelining: true,
@@ -308,7 +308,7 @@ const ownedClientOptions: RedisOptions = {
 }
 
 export class RedisStore implements Store {
-  readonly client: Redis | Cluster
+  readonly client: RedisStoreClient
   readonly #scripts: ScriptClient
   readonly #prefix: string
   readonly #ownsClient: boolean
@@ -339,7 +339,7 @@ export class RedisStore implements Store {
     this.#timeout = timeout
     this.#ownsClient = options.client === undefined
     if (options.client === undefined) {
-      const client = new Redis(options.url as string, { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
+      const client = createRedisClient(checkRedisUrl(options.url), { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
       // Connection errors reach the plugin through failed commands (503, logged there); without
       // a listener ioredis would also print each one to the console.
       client.on('error', () => {})
@@ -350,11 +350,11 @@ export class RedisStore implements Store {
     // ioredis times out each command of a standalone client with its commandTimeout, from the
     // moment it is issued (queued ones included): a timer per call of our own would be waste. A
     // Cluster queues commands of its own before a node has them, so it keeps ours.
-    const own = this.client as Redis
-    const clientTimeout = own.options.commandTimeout
-    this.#ownTimer = own.isCluster || !(typeof clientTimeout === 'number' && clientTimeout <= timeout)
+    const clientTimeout = (this.client.options as { commandTimeout?: unknown }).commandTimeout
+    const isCluster = this.client.isCluster
+    this.#ownTimer = isCluster || !(typeof clientTimeout === 'number' && clientTimeout <= timeout)
     // The WAIT must end before whichever timeout ends its call.
-    const callBound = own.isCluster || typeof clientTimeout !== 'number' ? timeout : Math.min(timeout, clientTimeout)
+    const callBound = isCluster || typeof clientTimeout !== 'number' ? timeout : Math.min(timeout, clientTimeout)
     this.#replicas = replicaAcknowledgement(options.waitForReplicas, callBound)
     const maxPending = options.maxPendingNotices ?? defaultPendingNotices
     if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
@@ -622,11 +622,14 @@ export class RedisStore implements Store {
   }
 
   /** The connection that holds a key: the client itself, or the Cluster master of the key's slot. */
-  #nodeOf (key: string): Redis {
-    if (!(this.client as Redis).isCluster) return this.client as Redis
-    const cluster = this.client as Cluster
+  #nodeOf (key: string): RedisStoreClient {
+    if (!this.client.isCluster) return this.client
+    const cluster = this.client as RedisStoreClient & RedisClusterParts
     const address = cluster.slots[keySlot(key)]?.[0]
-    const node = cluster.nodes('master').find(master => `${master.options.host}:${master.options.port}` === address)
+    const node = cluster.nodes('master').find(master => {
+      const { host, port } = master.options as { host?: string, port?: number }
+      return `${host}:${port}` === address
+    })
     if (node === undefined) throw new Error('Redis Cluster: no known master for the slot just written')
     return node
   }
@@ -672,10 +675,10 @@ function keySlot (key: string): number {
   return crc % 16384
 }
 
-const connections = new WeakMap<Redis, { count: number }>()
+const connections = new WeakMap<RedisStoreClient, { count: number }>()
 
 /** Which connection of a client is current: a number that changes with each reconnection. */
-function connectionOf (node: Redis): number {
+function connectionOf (node: RedisStoreClient): number {
   let state = connections.get(node)
   if (state === undefined) {
     const counter = { count: 0 }

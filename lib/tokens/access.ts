@@ -145,7 +145,7 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
           // A store's garbage end (NaN, null, a string) falls back to the full lifetime.
           const end = typeof notAfter === 'number' && notAfter < now + config.accessTtl ? notAfter : now + config.accessTtl
           const exp = Math.floor(end / 1000)
-          return { token: signer({ ...claims, iat, exp, jti: randomUUID(), sid: sessionId }), expiresIn: Math.max(0, exp - iat) }
+          return { token: signer({ ...claims, client_id: config.clientId, iat, exp, jti: randomUUID(), sid: sessionId }), expiresIn: Math.max(0, exp - iat) }
         },
 
     verify (token) {
