@@ -263,7 +263,9 @@ export class PostgresStore {
         // presented token joins the remembered generations.
         const spent = [{ digest: session.current_digest, rotatedAt: time, sealed: input.sealedSuccessor }, ...session.spent]
           .slice(0, reuseHistory + 1)
-        const claims = input.claims ?? session.claims
+        // The new claims, unless the session's changed since they were read (updateClaims wins).
+        const keepOwn = input.claimsFrom !== undefined && JSON.stringify(input.claimsFrom) !== JSON.stringify(session.claims)
+        const claims = keepOwn ? session.claims : input.claims ?? session.claims
         const expiresAt = Math.min(session.absolute_expires_at.getTime(), time + input.idleTimeout)
         const { rows: [row] } = await client.query(`
           UPDATE ${this.#sessions}

@@ -14,7 +14,7 @@ function checkSub (sub: unknown): asserts sub is string {
 }
 
 /**
- * Ends one session (only if `refreshDigest`, when given, is its current or just-rotated token)
+ * Ends one session (only if `refreshDigest`, when given, is its current token or a spent one it remembers)
  * and reports it; resolves to whether there was a session to end.
  */
 export async function endSession (

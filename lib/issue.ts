@@ -5,7 +5,8 @@ import type { AuthContext } from './context.js'
 import { mintBinding } from './binding.js'
 import { clearTokenCookies, setCsrfCookie, setFingerprintCookie, setTokenCookies } from './cookies.js'
 import { endSession } from './api.js'
-import { checkClaims, claimsOf } from './claims.js'
+import { claimsOf, storableClaims } from './claims.js'
+import type { StoredClaims } from './claims.js'
 import { FST_JWT_AUTH_CLAIMS_UNAVAILABLE, FST_JWT_AUTH_INVALID_GRANT } from './errors.js'
 import type { RotateInput, SessionRecord, Store } from './store/store.js'
 import {
@@ -66,7 +67,7 @@ export async function issueTokens (
   reply: FastifyReply,
   claims: IssueClaims
 ): Promise<TokenResponse> {
-  checkClaims(claims, 'issueTokens')
+  const stored = storableClaims(claims, 'issueTokens')
   const { config, emit } = context
   const sessionId = mintSessionId(claims.sub)
   const refreshToken = mintRefreshToken(sessionId)
@@ -75,7 +76,7 @@ export async function issueTokens (
     sub: claims.sub,
     sessionId,
     refreshDigest: digestRefreshToken(refreshToken),
-    claims: { ...claims },
+    claims: stored,
     lifetime: config.sessionLifetime,
     idleTimeout: config.idleTimeout,
     maxSessions: config.maxSessionsPerUser,
@@ -89,22 +90,40 @@ export async function issueTokens (
   return respond(context, reply, created.session, refreshToken)
 }
 
+/** The longest the claims hook may take, so that a refresh never hangs on the app's own store. */
+const maxClaimsHookTime = 5000
+
+/**
+ * How long the claims hook may take: at most the grace, so that the rotation that follows still
+ * finds a token another tab rotated meanwhile within (extended) grace, with its seal kept.
+ */
+export function claimsHookTimeout (reuseGrace: number): number {
+  return reuseGrace > 0 ? Math.min(reuseGrace, maxClaimsHookTime) : maxClaimsHookTime
+}
+
 /**
  * The refreshToken.claims hook's answer for a session about to rotate: its new claims, or null
- * when the session must end. A failing hook is an outage of the app's own store (503), never a
- * logout.
+ * when the session must end. A failing or late hook is an outage of the app's own store (503),
+ * never a logout.
  */
 async function refreshedClaims (
   hook: ClaimsHook,
   request: FastifyRequest,
-  session: SessionRecord
-): Promise<IssueClaims | null> {
+  session: SessionRecord,
+  timeout: number
+): Promise<StoredClaims | null> {
   let update: ClaimsUpdate | null
+  let timer: NodeJS.Timeout | undefined
   try {
-    update = await hook({ sub: session.sub, sessionId: session.id, claims: session.claims as unknown as IssueClaims }, request)
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`the hook did not answer within ${timeout} ms`)) }, timeout)
+    })
+    update = await Promise.race([hook({ sub: session.sub, sessionId: session.id, claims: session.claims as unknown as IssueClaims }, request), late])
   } catch (error) {
     request.log.error({ error: (error as Error)?.message }, 'fastify-jwt-auth refreshToken.claims hook failed')
     throw new FST_JWT_AUTH_CLAIMS_UNAVAILABLE({ cause: error })
+  } finally {
+    clearTimeout(timer)
   }
   return update === null ? null : claimsOf(session.sub, update, 'refreshToken.claims')
 }
@@ -145,13 +164,22 @@ export async function rotateRefreshToken (
   // runs only for a real rotation), then to rotate with the hook's claims.
   let result = await storeCall(request.log, 'rotateRefreshToken', () => store.rotateRefreshToken(hook === null ? rotation : { ...rotation, peek: true }))
   if (result.status === 'current') {
-    const claims = await refreshedClaims(hook as ClaimsHook, request, result.session)
+    const peeked = result.session
+    const asked = Date.now()
+    const claims = await refreshedClaims(hook as ClaimsHook, request, peeked, claimsHookTimeout(config.reuseGrace))
     if (claims === null) {
       await endSession(context, store, request.log, parsed.sub, parsed.sessionId, 'claims-hook', rotation.presentedDigest)
       clear()
       throw new FST_JWT_AUTH_INVALID_GRANT('The session has ended')
     }
-    result = await storeCall(request.log, 'rotateRefreshToken', () => store.rotateRefreshToken({ ...rotation, claims: { ...claims } }))
+    result = await storeCall(request.log, 'rotateRefreshToken', () => store.rotateRefreshToken({
+      ...rotation,
+      claims,
+      // An updateClaims that came while the hook ran wins over what the hook read before it.
+      claimsFrom: peeked.claims,
+      // The token was current at the peek: a tab that rotated it while the hook ran is no thief.
+      reuseGrace: config.reuseGrace + (Date.now() - asked)
+    }))
   }
 
   const event = { sub: parsed.sub, sessionId: parsed.sessionId, time: Date.now(), ...clientDetails(request) }

@@ -6,6 +6,7 @@ import { MemoryStore, RedisStore } from '../lib/index.js'
 import type { AuthEvent, ClaimsHook, Store } from '../lib/index.js'
 import { bearer, buildApp, decodePart, login, refresh, registrationError, secret } from './helpers.js'
 import { startRedis } from './redis-harness.js'
+import { claimsHookTimeout } from '../lib/issue.js'
 
 interface StoreCase { name: string, create: () => Promise<Store> }
 
@@ -122,4 +123,98 @@ t.test('refreshToken.claims must be a function', async t => {
   const error = await registrationError({ secret, refreshToken: { claims: 'roles' } })
   t.equal(error.code, 'FST_JWT_AUTH_INVALID_OPTION')
   t.match(error.message, /refreshToken\.claims must be a function/)
+})
+
+t.test('claims hook races and odd answers', async t => {
+  for (const { name, create } of await storeCases(t)) {
+    t.test(`${name}: a hook slower than grace while another tab rotates is cut off (503), never a logout`, async t => {
+      const events: AuthEvent[] = []
+      let release: () => void = () => {}
+      let slowCalls = 0
+      const app = await buildApp({
+        store: await create(),
+        refreshToken: { reuseGrace: '300ms' },
+        onEvent: event => events.push(event)
+      })
+      t.teardown(() => app.close())
+      // The hook is slow for the first caller (tab A) only; tab B's hook answers at once.
+      const slowApp = await buildApp({
+        store: app.jwtAuth.store as Store,
+        refreshToken: {
+          reuseGrace: '300ms',
+          claims: async ({ claims }) => {
+            if (slowCalls++ === 0) await new Promise<void>(resolve => { release = resolve; setTimeout(resolve, 600) })
+            return claims
+          }
+        },
+        onEvent: event => events.push(event)
+      })
+      t.teardown(() => slowApp.close())
+      const t0 = await login(app)
+      const tabA = refresh(slowApp, t0.refresh_token)
+      const tabB = await refresh(slowApp, t0.refresh_token)
+      t.equal(tabB.statusCode, 200, 'tab B rotates while A\'s hook is still running')
+      const answerA = await tabA
+      release()
+      t.equal(answerA.statusCode, 503, 'tab A: the hook is cut off at the grace, not left to turn into reuse')
+      t.equal(answerA.json().code, 'FST_JWT_AUTH_CLAIMS_UNAVAILABLE')
+      t.notOk(events.some(event => event.type === 'reuse-detected'), 'no reuse')
+      t.equal((await app.inject({ url: '/me', headers: bearer(tabB.json().access_token) })).statusCode, 200, 'the session lives')
+      // In a browser both tabs share the cookie jar: tab A retries with the cookie B's answer set.
+      t.equal((await refresh(app, tabB.json().refresh_token)).statusCode, 200, 'the live refresh token still refreshes')
+    })
+
+    t.test(`${name}: an updateClaims made while the hook runs is not undone by the hook's stale answer`, async t => {
+      let app: Awaited<ReturnType<typeof buildApp>> | undefined
+      app = await buildApp({
+        store: await create(),
+        // A pass-through hook: it answers what it was told, read before the demotion.
+        refreshToken: { claims: async ({ claims }) => { await (app as NonNullable<typeof app>).jwtAuth.updateClaims('alice', { roles: ['user'] }); return claims } }
+      })
+      t.teardown(() => app?.close())
+      const first = await login(app, { roles: ['admin'] })
+      const next = (await refresh(app, first.refresh_token)).json()
+      t.same(decodePart(next.access_token, 1).roles, ['user'], 'the demotion holds')
+    })
+
+    t.test(`${name}: a hook answer JSON cannot hold, or that is not an object, is the app's bug (500) and rotates nothing`, async t => {
+      const answers: unknown[] = [
+        { roles: ['user'], toJSON: () => ({ sub: 'root', roles: ['admin'] }) },
+        { big: 10n },
+        { get boom () { throw new Error('secret detail') } },
+        undefined,
+        ['admin'],
+        'admin'
+      ]
+      let answer: unknown
+      const app = await buildApp({ store: await create(), refreshToken: { claims: async () => answer as never } })
+      t.teardown(() => app.close())
+      const first = await login(app)
+      for (const [i, value] of answers.entries()) {
+        answer = value
+        const response = await refresh(app, first.refresh_token)
+        t.equal(response.statusCode, 500, `answer ${i}`)
+        t.equal(response.json().code, 'FST_JWT_AUTH_INVALID_CLAIMS', `answer ${i}`)
+        t.notMatch(response.body, /secret detail|root/, 'no app detail in the answer')
+      }
+      answer = { roles: ['user'] }
+      t.equal((await refresh(app, first.refresh_token)).statusCode, 200, 'the token is still current: nothing was half rotated')
+    })
+  }
+})
+
+t.test('the claims hook is bounded in time: a hook that never answers is a 503 at the grace', async t => {
+  const app = await buildApp({ refreshToken: { reuseGrace: '200ms', claims: async () => await new Promise(() => {}) } })
+  t.teardown(() => app.close())
+  const first = await login(app)
+  const response = await refresh(app, first.refresh_token)
+  t.equal(response.statusCode, 503)
+  t.equal(response.json().code, 'FST_JWT_AUTH_CLAIMS_UNAVAILABLE')
+  t.equal((await app.inject({ url: '/me', headers: bearer(first.access_token) })).statusCode, 200, 'the session is kept')
+})
+
+t.test('claimsHookTimeout: the grace, at most 5 s; 5 s without grace', async t => {
+  t.equal(claimsHookTimeout(10_000), 5000)
+  t.equal(claimsHookTimeout(300), 300)
+  t.equal(claimsHookTimeout(0), 5000)
 })

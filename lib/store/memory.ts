@@ -96,10 +96,13 @@ export class MemoryStore implements Store {
 
     if (input.presentedDigest === session.current) {
       if (input.peek === true) return { status: 'current', session: record(session) }
+      // Serialised before anything changes: claims JSON cannot hold must not leave a half rotation.
+      const claims = input.claims === undefined ? undefined : JSON.stringify(input.claims)
+      const keepOwn = input.claimsFrom !== undefined && JSON.stringify(input.claimsFrom) !== session.claims
       session.spent.unshift({ digest: session.current, rotatedAt: now, sealedSuccessor: input.sealedSuccessor })
       if (session.spent.length > reuseHistory + 1) session.spent.pop()
       session.current = input.successorDigest
-      if (input.claims !== undefined) session.claims = JSON.stringify(input.claims)
+      if (claims !== undefined && !keepOwn) session.claims = claims
       session.info.lastUsedAt = now
       session.info.expiresAt = Math.min(session.absoluteExpiresAt, now + input.idleTimeout)
       return { status: 'rotated', session: record(session) }

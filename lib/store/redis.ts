@@ -86,14 +86,18 @@ return result
 `
 
 // KEYS: session, index. ARGV: sessionId, presented, successor, sealed, idle, grace, history size,
-// peek ('1' to only look), claims ('' to keep them).
+// peek ('1' to only look), claims ('' to keep them), the claims they replace ('' for any).
 // Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims [, sealed successors...] }.
 // 'old' holds the spent generations, newest first, space-separated: 'digest,rotatedAt,sealed'
 // while the generation is within grace, the bare digest after it (its seal is no longer needed).
 const rotateLua = `${redisNow}${extendIndex}
-local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old', 'prev', 'rot', 'seal')
 -- 1. no live session: nothing to rotate (the key expires with the session)
 if not s[1] then return { 'invalid' } end
+-- a session written by 0.1.0 kept its predecessor apart: it becomes the newest spent generation
+if s[10] and s[11] and s[12] then
+  s[9] = s[10] .. ',' .. s[11] .. ',' .. s[12] .. ' ' .. (s[9] or '')
+end
 local grace = tonumber(ARGV[6])
 -- 2. the current token: the successor becomes current, the idle timer restarts
 if ARGV[2] == s[1] then
@@ -108,8 +112,10 @@ if ARGV[2] == s[1] then
     old[#old + 1] = entry
   end
   redis.call('HSET', KEYS[1], 'cur', ARGV[3], 'old', table.concat(old, ' '), 'l', now, 'exp', expires)
+  if s[10] then redis.call('HDEL', KEYS[1], 'prev', 'rot', 'seal') end
   local claims = s[8]
-  if ARGV[9] ~= '' then
+  -- the new claims, unless the session's changed since they were read (updateClaims wins)
+  if ARGV[9] ~= '' and (ARGV[10] == '' or ARGV[10] == s[8]) then
     claims = ARGV[9]
     redis.call('HSET', KEYS[1], 'cl', claims)
   end
@@ -142,10 +148,11 @@ return { 'invalid' }
 
 // KEYS: session, index. ARGV: sessionId, digest ('' for any). Returns the session or nil.
 const revokeSessionLua = `
-local s = redis.call('HMGET', KEYS[1], 'cur', 'old', 'c', 'l', 'exp', 'ua', 'ip')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'old', 'c', 'l', 'exp', 'ua', 'ip', 'prev')
 if not s[1] then return nil end
--- a digest, when given, must be the current token or one of the spent generations kept
-if ARGV[2] ~= '' and ARGV[2] ~= s[1] then
+-- a digest, when given, must be the current token or one of the spent generations kept (a
+-- session written by 0.1.0 keeps its predecessor in 'prev')
+if ARGV[2] ~= '' and ARGV[2] ~= s[1] and ARGV[2] ~= s[8] then
   local known = false
   for entry in string.gmatch(s[2] or '', '%S+') do
     if string.match(entry, '^[^,]+') == ARGV[2] then known = true break end
@@ -422,7 +429,8 @@ export class RedisStore implements Store {
     const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthRotate(
       `${user}:s:${input.sessionId}`, `${user}:ss`,
       input.sessionId, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace,
-      reuseHistory, input.peek === true ? '1' : '', input.claims === undefined ? '' : JSON.stringify(input.claims)
+      reuseHistory, input.peek === true ? '1' : '', input.claims === undefined ? '' : JSON.stringify(input.claims),
+      input.claimsFrom === undefined ? '' : JSON.stringify(input.claimsFrom)
     ) as Promise<Reply>, rotated => rotated[0] === 'reused')
     const status = reply[0] as RotateResult['status']
     if (status === 'invalid' || status === 'reused') return { status }

@@ -59,6 +59,11 @@ export interface RotateInput {
   /** With 'rotated': the claims the session carries from now on (kept as they were when absent). */
   claims?: Record<string, unknown>
   /**
+   * With `claims`: the session's claims they were made from (as `peek` answered). When the
+   * session's claims are no longer these (an updateClaims came in between), its own are kept.
+   */
+  claimsFrom?: Record<string, unknown>
+  /**
    * Look, do not rotate: a current token answers 'current' and nothing changes. Every other
    * answer ('grace', 'reused', 'invalid') is the same as without `peek`, reuse revocation included.
    */
