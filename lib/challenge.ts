@@ -27,10 +27,11 @@ function quoted (value: string): string {
 
 /**
  * An error_description as RFC 6749 §5.2 and RFC 6750 §3 allow it (%x20-21 / %x23-5B / %x5D-7E):
- * double quotes become single ones, anything else outside the set a '?'.
+ * double quotes become single ones, anything else outside the set is percent-encoded (UTF-8), so
+ * a role named in another script stays readable.
  */
 export function oauthDescription (message: string): string {
-  return message.replaceAll('"', "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '?')
+  return message.replaceAll('"', "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]+/gu, percentEncoded)
 }
 
 /**

@@ -57,7 +57,7 @@ t.test('every request error\'s error_description keeps to the RFC 6749 §5.2 cha
     if (error.statusCode >= 500) continue
     t.match(oauthDescription(error.message), descriptionCharacters, code)
   }
-  t.equal(oauthDescription('say "hi" \\ é'), "say 'hi' ? ?", 'quotes become single quotes, the rest a ?')
+  t.equal(oauthDescription('say "hi" \\ é'), "say 'hi' %5C %C3%A9", 'quotes become single quotes, the rest is percent-encoded')
 })
 
 t.test('token endpoint and challenge descriptions, as sent, keep to the character set', async t => {
