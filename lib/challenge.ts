@@ -13,16 +13,15 @@ interface CodedError {
   message: string
 }
 
-// Header values are Latin-1 at most: anything outside printable ASCII (a role named in another
-// script, a control character) is percent-encoded so that the challenge is never lost.
-const outsidePrintableAscii = /[^\x20-\x7e]+/gu
-
+// Header values are Latin-1 at most: a description naming a role in another script (or holding
+// a control character) is percent-encoded, so that the challenge is never lost. Realm and scopes
+// are refused at registration unless they are printable ASCII.
 function percentEncoded (text: string): string {
   return [...Buffer.from(text)].map(byte => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('')
 }
 
 function quoted (value: string): string {
-  return `"${value.replace(/["\\]/g, '\\$&').replace(outsidePrintableAscii, percentEncoded)}"`
+  return `"${value.replace(/["\\]/g, '\\$&')}"`
 }
 
 /**
