@@ -1,7 +1,8 @@
 // The article's app ("Understanding and Creating JWTs"), done with fastify-jwt-auth:
 // POST /login sets the JWT cookies and returns the tokens, GET /profiles reads the user with
 // the cookie or a Bearer header, and refresh tokens rotate through the built-in /auth routes.
-// The API is documented at /docs (@fastify/swagger-ui), its OpenAPI document at /docs/json.
+// The API is documented at /docs (@fastify/swagger-ui), its OpenAPI document at /docs/json;
+// the page at / (example/public/) runs the same flow in a browser.
 //
 //   npm run build && JWT_SECRET=$(node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))") node example/server.mjs
 //
@@ -16,7 +17,7 @@
 //   REPLICA        with REDIS_URL, '1' keeps an in-process revocation replica: most requests
 //                  then need no Redis round trip, revocations elsewhere arrive within 1 s
 import { randomBytes } from 'node:crypto'
-import { realpathSync } from 'node:fs'
+import { readFileSync, realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import createError from '@fastify/error'
 import Fastify from 'fastify'
@@ -56,6 +57,12 @@ const loginRateLimit = {
   // Cut to the schema's 64 characters: a longer one fails validation anyway, and a key stays small.
   keyGenerator: (request) => `login:${request.ip}:${String(request.body?.username).slice(0, 64)}`
 }
+
+// The browser page: two static files, read once; no script but its own may run on it.
+const pageFiles = [
+  ['/', 'index.html', 'text/html; charset=utf-8'],
+  ['/app.js', 'app.js', 'text/javascript; charset=utf-8']
+].map(([url, file, type]) => ({ url, type, content: readFileSync(new URL(`./public/${file}`, import.meta.url)) }))
 
 /** A duration from the environment: digits alone are seconds, anything else goes to the plugin as is. */
 function durationFromEnv (value) {
@@ -124,6 +131,12 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
     return { message: 'Logged in!', ...tokens }
   })
 
+  for (const { url, type, content } of pageFiles) {
+    app.get(url, { schema: { hide: true } }, async (_request, reply) => {
+      return reply.type(type).header('content-security-policy', "default-src 'self'; style-src 'unsafe-inline'").send(content)
+    })
+  }
+
   app.get('/profiles', { preHandler: app.authenticate, schema: { tags: ['example'], summary: "The caller's profile" } }, async (request) => {
     const username = request.user.sub
     const user = users.get(username)
@@ -158,5 +171,5 @@ const runDirectly = process.argv[1] !== undefined &&
 if (runDirectly) {
   const app = await buildApp({ logger: true })
   const address = await serve(app)
-  app.log.info(`Example app at ${address}: POST ${address}/login with {"username":"alice"}, then GET ${address}/profiles; API docs at ${address}/docs`)
+  app.log.info(`Example app at ${address}: open it in a browser, or POST ${address}/login with {"username":"alice"}, then GET ${address}/profiles; API docs at ${address}/docs`)
 }

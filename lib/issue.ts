@@ -33,6 +33,7 @@ function respond (context: AuthContext, reply: FastifyReply, session: SessionRec
   const cookies = config.cookies
   const refreshMaxAge = Math.max(0, Math.floor((session.expiresAt - Date.now()) / 1000))
   let claims = session.claims as unknown as IssueClaims
+  let csrfValue: string | undefined
   // Each new access token gets new binding values: their digests in claims, the values in cookies.
   if (cookies !== null && (config.fingerprint !== null || cookies.csrfName !== null)) {
     claims = { ...claims }
@@ -45,6 +46,7 @@ function respond (context: AuthContext, reply: FastifyReply, session: SessionRec
       const csrf = mintBinding()
       setCsrfCookie(reply, cookies, cookies.csrfName, csrf.value, refreshMaxAge)
       ;(claims as RegisteredClaims).csrf = csrf.digest
+      csrfValue = csrf.value
     }
   }
   // Issuing is only decorated when there is a signing key.
@@ -54,7 +56,13 @@ function respond (context: AuthContext, reply: FastifyReply, session: SessionRec
   if (cookies !== null) {
     setTokenCookies(reply, cookies, refreshCookiePath(context), accessToken, expiresIn, refreshToken, refreshMaxAge)
   }
-  return { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn, refresh_token: refreshToken }
+  const body: TokenResponse = { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn, refresh_token: refreshToken }
+  if (csrfValue !== undefined) {
+    // A page on another site cannot read the API's csrf cookie: it gets the value here instead.
+    reply.header('x-csrf-token', csrfValue)
+    body.csrf_token = csrfValue
+  }
+  return body
 }
 
 function clientDetails (request: FastifyRequest): { userAgent: string | undefined, ip: string } {

@@ -46,9 +46,13 @@ const tokenResponse = {
     access_token: { type: 'string', description: 'JWT access token (RFC 9068).' },
     token_type: { type: 'string', enum: ['Bearer'] },
     expires_in: { type: 'integer', description: 'Lifetime of the access token in seconds.' },
-    refresh_token: { type: 'string', description: 'The successor refresh token; the one sent is used up.' }
+    refresh_token: { type: 'string', description: 'The successor refresh token; the one sent is used up.' },
+    csrf_token: { type: 'string', description: 'With cookies.csrf: the new csrf cookie\'s value, to send in x-csrf-token.' }
   },
-  headers: { 'cache-control': { type: 'string', enum: ['no-store'] } }
+  headers: {
+    'cache-control': { type: 'string', enum: ['no-store'] },
+    'x-csrf-token': { type: 'string', description: 'With cookies.csrf: the same value as csrf_token.' }
+  }
 }
 
 const epochMs = { type: 'integer', description: 'Epoch milliseconds.' }

@@ -88,6 +88,11 @@ export interface TokenResponse {
   /** Access-token lifetime in seconds. */
   expires_in: number
   refresh_token: string
+  /**
+   * With `cookies.csrf: true`: the value of the new csrf cookie (also in the `x-csrf-token`
+   * response header), for pages on another site, which cannot read that cookie.
+   */
+  csrf_token?: string
 }
 
 export interface CookieOptions {

@@ -5,7 +5,7 @@
 // served from http://127.0.0.1:PORT2, another site.
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -38,10 +38,24 @@ const chromiumFlags = [
   '--disable-dev-shm-usage'
 ]
 
+export interface LaunchOptions {
+  /**
+   * Allow third-party cookies, as Chrome's own default does; Debian's Chromium blocks them (CDP
+   * reason UserPreferences). Set in the profile, as the settings page would: CDP's
+   * Network.setCookieControls does not lift this block.
+   */
+  thirdPartyCookies?: boolean
+}
+
 /** Starts Chromium with a fresh profile directory; teardown closes it, kills it if need be and removes the profile. */
-export async function launchBrowser (t: Test): Promise<Browser> {
+export async function launchBrowser (t: Test, options: LaunchOptions = {}): Promise<Browser> {
   if (!existsSync(chromiumPath)) execFileSync(process.execPath, [join(root, 'scripts', 'ensure-chromium.mjs')], { stdio: 'inherit' })
   const profile = await mkdtemp(join(tmpdir(), 'fja-chromium-'))
+  if (options.thirdPartyCookies === true) {
+    // Chromium's CookieControlsMode: 0 allows third-party cookies, 1 blocks them.
+    await mkdir(join(profile, 'Default'))
+    await writeFile(join(profile, 'Default', 'Preferences'), JSON.stringify({ profile: { cookie_controls_mode: 0 } }))
+  }
   const browser = await puppeteer.launch({
     executablePath: chromiumPath,
     headless: true,
