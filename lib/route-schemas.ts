@@ -244,8 +244,14 @@ export const serializeAsIs: FastifySerializerCompiler<unknown> = function serial
   return /^[45]/.test(String(httpStatus)) ? serializeErrorBody : JSON.stringify
 }
 
+/**
+ * Route config of every built-in route: an app's global @fastify/swagger transform is written for
+ * its own schemas (Zod's throws on JSON Schema); these are JSON Schema already.
+ */
+export const ownSwaggerTransform = { swaggerTransform: false } as const
+
 /** Route options of the JWKS route (its handler sends a ready-made string). */
-export const jwksRouteOptions = { schema: jwksRouteSchema, serializerCompiler: serializeAsIs }
+export const jwksRouteOptions = { schema: jwksRouteSchema, serializerCompiler: serializeAsIs, config: ownSwaggerTransform }
 
 function serializeErrorBody (body: unknown): string {
   // Fastify hands a thrown error over wrapped, with statusCode, error and message as own

@@ -20,7 +20,7 @@ import {
 import { refreshCookiePath, rotateRefreshToken } from './issue.js'
 import { tokenEndpointLimits } from './rate-limit.js'
 import type { LimitedRouteOptions } from './rate-limit.js'
-import { builtInRouteBodyLimits, builtInRouteSchemas, ownValidatorCompiler, serializeAsIs } from './route-schemas.js'
+import { builtInRouteBodyLimits, builtInRouteSchemas, ownSwaggerTransform, ownValidatorCompiler, serializeAsIs } from './route-schemas.js'
 import type { BuiltInRoute } from './route-schemas.js'
 import { digestRefreshToken, parseRefreshToken } from './tokens/refresh.js'
 import { useStrictTokenBodies } from './token-body.js'
@@ -113,7 +113,8 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
       validatorCompiler,
       serializerCompiler: serializeAsIs,
       bodyLimit: Math.min(builtInRouteBodyLimits[route], appBodyLimit),
-      ...limits[route]
+      ...limits[route],
+      config: { ...limits[route]?.config, ...ownSwaggerTransform }
     })
   }
 

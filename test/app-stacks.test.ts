@@ -3,10 +3,11 @@
 // and a custom error handler. In each, the built-in routes answer as in a bare app: login, a guarded
 // route, refresh (JSON, form and cookie), sessions, revoke, logout, and 4xx (never 5xx) for bad input.
 import t from 'tap'
+import { generateKeyPairSync } from 'node:crypto'
 import type { Test } from 'tap'
 import Fastify from 'fastify'
 import type { FastifyError, FastifyInstance, FastifyServerOptions, LightMyRequestResponse } from 'fastify'
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { Type, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
@@ -168,7 +169,8 @@ function countValidations (passed: Map<string, number>): (ajv: { compile: (schem
 
 t.test('@fastify/response-validation (Ajv strict mode) validates the built-in answers', async t => {
   const passed = new Map<string, number>()
-  const app = await stackApp({ before: async app => { await app.register(responseValidation, { ajv: { plugins: [countValidations(passed)] } }) } })
+  // strict: true turns every Ajv strict check (schema, types, tuples, required) into an error.
+  const app = await stackApp({ before: async app => { await app.register(responseValidation, { ajv: { strict: true, plugins: [countValidations(passed)] } }) } })
   t.teardown(() => app.close())
   await exercise(t, app)
   t.ok(passed.get('A new token pair (RFC 6749 §5.1), sent with Cache-Control: no-store.'), 'the token answers were validated')
@@ -261,7 +263,7 @@ t.test('everything at once, with OpenAPI: Zod, response validation, helmet, CORS
     before: async app => {
       app.setValidatorCompiler(validatorCompiler)
       app.setSerializerCompiler(serializerCompiler)
-      await app.register(swagger, { openapi: { info: { title: 'stack', version: '1.0.0' } } })
+      await app.register(swagger, { openapi: { info: { title: 'stack', version: '1.0.0' } }, transform: jsonSchemaTransform })
       await app.register(responseValidation)
       await app.register(helmet)
       await app.register(cors, { origin, credentials: true })
@@ -280,6 +282,44 @@ t.test('everything at once, with OpenAPI: Zod, response validation, helmet, CORS
   })
   t.teardown(() => app.close())
   await exercise(t, app, '/api/me')
-  const document = app.swagger() as { paths: Record<string, unknown> }
-  t.ok(document.paths['/auth/refresh'], 'the built-in routes are documented')
+  // Zod's global transform throws on JSON Schema: the built-in routes opt out of it.
+  const document = app.swagger() as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>> }
+  t.same(Object.keys(document.paths['/auth/refresh']?.post?.requestBody?.content['application/json']?.schema.properties ?? {}), ['refresh_token', 'grant_type'], 'the built-in routes are documented')
+  t.same(Object.keys(document.paths['/login']?.post?.requestBody?.content['application/json']?.schema.properties ?? {}), ['username'], "the app's Zod routes still go through Zod's transform")
+})
+
+t.test('asymmetric keys: the JWKS route under Zod compilers and strict response validation', async t => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+  const app = await stackApp({
+    before: async app => {
+      app.setValidatorCompiler(validatorCompiler)
+      app.setSerializerCompiler(serializerCompiler)
+      await app.register(responseValidation, { ajv: { strict: true } })
+    },
+    options: { secret: undefined, keys: [{ kid: 'k1', alg: 'ES256', key: privateKey }] } as Partial<JwtAuthOptions>
+  })
+  t.teardown(() => app.close())
+  await exercise(t, app)
+  const jwks = await app.inject({ url: '/.well-known/jwks.json' })
+  t.equal(jwks.statusCode, 200)
+  t.match(jwks.json(), { keys: [{ kid: 'k1', kty: 'EC' }] })
+})
+
+t.test('an app-wide schemaController whose validator factory reads no JSON Schema', async t => {
+  const refused: string[] = []
+  const app = await stackApp({
+    server: {
+      schemaController: {
+        compilersFactory: {
+          buildValidator: () => ({ url }: { url?: string }) => {
+            refused.push(String(url))
+            throw new Error('this app validates with its own schema kind only')
+          }
+        }
+      }
+    }
+  })
+  t.teardown(() => app.close())
+  await exercise(t, app)
+  t.same(refused, [], 'the built-in routes never reached the app validator factory')
 })
