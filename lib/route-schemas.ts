@@ -1,6 +1,9 @@
 // The schemas of the built-in routes: the bodies and parameters Fastify validates, and the
-// responses, tags and summaries @fastify/swagger documents when the app registers it.
-import type { FastifySerializerCompiler } from 'fastify'
+// responses, tags and summaries @fastify/swagger documents when the app registers it. Every
+// schema Ajv compiles is valid in its strict mode; response headers sit beside `content`, where
+// only @fastify/swagger reads them.
+import { AjvCompiler } from '@fastify/ajv-compiler'
+import type { FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify'
 import { bearerOptional } from './openapi.js'
 import type { CookieConfig } from './options.js'
 
@@ -38,7 +41,17 @@ const sessionParams = {
   properties: { '*': { type: 'string', minLength: 23, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$', description: 'The session id (`id` in GET /sessions).' } }
 }
 
-const tokenResponse = {
+interface DescribedSchema extends Record<string, unknown> { description: string }
+
+/**
+ * A JSON response with headers: Ajv (@fastify/response-validation) compiles only the schema under
+ * `content`, and refuses `headers` in strict mode; @fastify/swagger documents both.
+ */
+function withHeaders (schema: DescribedSchema, headers: Record<string, unknown>): Record<string, unknown> {
+  return { description: schema.description, headers, content: { 'application/json': { schema } } }
+}
+
+const tokenResponse = withHeaders({
   description: 'A new token pair (RFC 6749 §5.1), sent with Cache-Control: no-store.',
   type: 'object',
   required: ['access_token', 'token_type', 'expires_in', 'refresh_token'],
@@ -48,12 +61,11 @@ const tokenResponse = {
     expires_in: { type: 'integer', description: 'Lifetime of the access token in seconds.' },
     refresh_token: { type: 'string', description: 'The successor refresh token; the one sent is used up.' },
     csrf_token: { type: 'string', description: 'With cookies.csrf: the new csrf cookie\'s value, to send in x-csrf-token.' }
-  },
-  headers: {
-    'cache-control': { type: 'string', enum: ['no-store'] },
-    'x-csrf-token': { type: 'string', description: 'With cookies.csrf: the same value as csrf_token.' }
   }
-}
+}, {
+  'cache-control': { type: 'string', enum: ['no-store'] },
+  'x-csrf-token': { type: 'string', description: 'With cookies.csrf: the same value as csrf_token.' }
+})
 
 const epochMs = { type: 'integer', description: 'Epoch milliseconds.' }
 const sessionList = {
@@ -84,13 +96,8 @@ const errorProperties = {
 
 /** Fastify's usual error body. */
 function errorResponse (description: string, headers?: Record<string, unknown>): Record<string, unknown> {
-  return {
-    description,
-    type: 'object',
-    required: ['statusCode', 'error', 'message'],
-    properties: errorProperties,
-    ...(headers === undefined ? {} : { headers })
-  }
+  const schema = { description, type: 'object', required: ['statusCode', 'error', 'message'], properties: errorProperties }
+  return headers === undefined ? schema : withHeaders(schema, headers)
 }
 
 const challenge = { 'www-authenticate': { type: 'string', description: 'RFC 6750 §3 Bearer challenge.' } }
@@ -220,6 +227,17 @@ const jwksRouteSchema = {
   }
 }
 
+// One pool for the process: registrations share one Ajv, with Fastify's defaults in strict mode.
+const validatorPool = AjvCompiler()
+
+/**
+ * Validator compiler of the built-in routes: Fastify's own Ajv defaults, whatever validator
+ * compiler, type provider or Ajv options the app set (a Zod compiler cannot read JSON Schema).
+ */
+export function ownValidatorCompiler (): FastifySchemaCompiler<Record<string, unknown>> {
+  return validatorPool({}, { customOptions: { strict: true } })
+}
+
 /**
  * Serializer compiler of the built-in routes: their response schemas describe, they do not
  * reshape. Bodies go out as they would without a schema, so an app's own error handler keeps
@@ -229,8 +247,14 @@ export const serializeAsIs: FastifySerializerCompiler<unknown> = function serial
   return /^[45]/.test(String(httpStatus)) ? serializeErrorBody : JSON.stringify
 }
 
+/**
+ * Route config of every built-in route: an app's global @fastify/swagger transform is written for
+ * its own schemas (Zod's throws on JSON Schema); these are JSON Schema already.
+ */
+export const ownSwaggerTransform = { swaggerTransform: false } as const
+
 /** Route options of the JWKS route (its handler sends a ready-made string). */
-export const jwksRouteOptions = { schema: jwksRouteSchema, serializerCompiler: serializeAsIs }
+export const jwksRouteOptions = { schema: jwksRouteSchema, serializerCompiler: serializeAsIs, config: ownSwaggerTransform }
 
 function serializeErrorBody (body: unknown): string {
   // Fastify hands a thrown error over wrapped, with statusCode, error and message as own

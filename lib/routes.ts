@@ -20,7 +20,7 @@ import {
 import { refreshCookiePath, rotateRefreshToken } from './issue.js'
 import { tokenEndpointLimits } from './rate-limit.js'
 import type { LimitedRouteOptions } from './rate-limit.js'
-import { builtInRouteBodyLimits, builtInRouteSchemas, serializeAsIs } from './route-schemas.js'
+import { builtInRouteBodyLimits, builtInRouteSchemas, ownSwaggerTransform, ownValidatorCompiler, serializeAsIs } from './route-schemas.js'
 import type { BuiltInRoute } from './route-schemas.js'
 import { digestRefreshToken, parseRefreshToken } from './tokens/refresh.js'
 import { useStrictTokenBodies } from './token-body.js'
@@ -96,8 +96,9 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
   }
 
   /**
-   * Each route's schemas, serializer, body limit (never above the app's own) and rate limits; a
-   * 429 is documented only where @fastify/rate-limit runs.
+   * Each route's schemas, compilers (their own: the app's, a Zod one say, would not read these
+   * schemas), body limit (never above the app's own) and rate limits; a 429 is documented only
+   * where @fastify/rate-limit runs.
    */
   function describedRoutes (instance: FastifyInstance, limits: RouteLimits): (route: BuiltInRoute) => Record<string, unknown> {
     const schemas = builtInRouteSchemas({
@@ -106,11 +107,14 @@ export function createRoutes (context: AuthContext, authenticate: AuthenticateHo
       securityScheme: config.openapiSecurityScheme
     })
     const appBodyLimit = instance.initialConfig.bodyLimit as number
+    const validatorCompiler = ownValidatorCompiler()
     return route => ({
       schema: schemas[route],
+      validatorCompiler,
       serializerCompiler: serializeAsIs,
       bodyLimit: Math.min(builtInRouteBodyLimits[route], appBodyLimit),
-      ...limits[route]
+      ...limits[route],
+      config: { ...limits[route]?.config, ...ownSwaggerTransform }
     })
   }
 

@@ -46,7 +46,7 @@ function topLevelMembers (text: string): number {
   return members
 }
 
-/** Both parsers, in the token endpoints' own context; JSON still goes through Fastify's parser (no __proto__ or constructor.prototype). */
+/** Both parsers, in the token endpoints' own context, whatever parsers the app has; JSON still goes through Fastify's parser (no __proto__ or constructor.prototype). */
 export function useStrictTokenBodies (instance: FastifyInstance): void {
   const json = instance.getDefaultJsonParser('error', 'error')
   instance.removeContentTypeParser('application/json')
@@ -60,7 +60,7 @@ export function useStrictTokenBodies (instance: FastifyInstance): void {
       done(null, parsed)
     })
   })
-  if (!instance.hasContentTypeParser('application/x-www-form-urlencoded')) {
-    instance.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16_384 }, parseForm)
-  }
+  // Ours even when the app registered @fastify/formbody, whose parser keeps repeated parameters.
+  if (instance.hasContentTypeParser('application/x-www-form-urlencoded')) instance.removeContentTypeParser('application/x-www-form-urlencoded')
+  instance.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16_384 }, parseForm)
 }

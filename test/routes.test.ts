@@ -199,13 +199,17 @@ t.test('routes at the root prefix', async t => {
   t.equal((await app.inject({ method: 'POST', url: '/refresh', payload: { refresh_token: tokens.refresh_token } })).statusCode, 200)
 })
 
-t.test('an app that already parses forms keeps its parser', async t => {
+t.test("the token endpoints parse forms with their own parser, not the app's", async t => {
   const other = Fastify()
   other.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, { token: 'from-app-parser', raw: body })
   })
   await other.register(jwtAuth, { secret })
+  other.post('/form', async request => request.body)
   t.teardown(() => other.close())
   const response = await other.inject({ method: 'POST', url: '/auth/revoke', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'a=b' })
-  t.equal(response.statusCode, 200, "the app's parser answered (it always yields a token)")
+  t.equal(response.statusCode, 400, 'no token parameter: the app parser, which always yields one, did not run')
+  t.equal(response.json().error, 'invalid_request')
+  const own = await other.inject({ method: 'POST', url: '/form', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'a=b' })
+  t.same(own.json(), { token: 'from-app-parser', raw: 'a=b' }, "the app's own routes keep the app's parser")
 })
