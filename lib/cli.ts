@@ -189,8 +189,10 @@ function decode (args: string[], out: Output, readStdin: () => string): number {
   let values: { format?: string, help?: boolean }
   let positionals: string[]
   try {
-    ({ values, positionals } = parseArgs({
-      args,
+    // A token may begin with '-' (base64url): an argument with a '.' that is no --option is one.
+    const tokens = args.filter(arg => arg.includes('.') && !arg.startsWith('--'))
+    ;({ values, positionals } = parseArgs({
+      args: [...args.filter(arg => !tokens.includes(arg)), '--', ...tokens],
       options: { format: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: true

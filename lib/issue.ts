@@ -7,7 +7,7 @@ import { clearTokenCookies, setCsrfCookie, setFingerprintCookie, setTokenCookies
 import { endSession } from './api.js'
 import { claimsOf, storableClaims } from './claims.js'
 import type { StoredClaims } from './claims.js'
-import { FST_JWT_AUTH_CLAIMS_UNAVAILABLE, FST_JWT_AUTH_INVALID_GRANT } from './errors.js'
+import { FST_JWT_AUTH_CLAIMS_UNAVAILABLE, FST_JWT_AUTH_INVALID_GRANT, FST_JWT_AUTH_INVALID_OPTION } from './errors.js'
 import type { RotateInput, SessionRecord, Store } from './store/store.js'
 import {
   digestRefreshToken,
@@ -17,7 +17,7 @@ import {
   parseRefreshToken,
   sealSuccessor
 } from './tokens/refresh.js'
-import type { ClaimsHook, ClaimsUpdate, IssueClaims, RegisteredClaims, TokenResponse } from './types.js'
+import type { ClaimsHook, ClaimsUpdate, CookieTokenResponse, IssueClaims, IssueTokensOptions, RegisteredClaims, TokenResponse } from './types.js'
 
 const maxUserAgentLength = 256
 
@@ -28,7 +28,11 @@ export function refreshCookiePath (context: AuthContext): string {
 }
 
 /** Signs an access token for the session and sends the RFC 6749 §5.1 response parts. */
-function respond (context: AuthContext, reply: FastifyReply, session: SessionRecord, refreshToken: string): TokenResponse {
+/**
+ * Signs an access token for the session and sends the token cookies; the body carries the
+ * tokens too unless `cookiesOnly` (a cookie client: page scripts never see token text).
+ */
+function respond (context: AuthContext, reply: FastifyReply, session: SessionRecord, refreshToken: string, cookiesOnly: boolean): TokenResponse | CookieTokenResponse {
   const { config, access } = context
   const cookies = config.cookies
   const refreshMaxAge = Math.max(0, Math.floor((session.expiresAt - Date.now()) / 1000))
@@ -56,7 +60,9 @@ function respond (context: AuthContext, reply: FastifyReply, session: SessionRec
   if (cookies !== null) {
     setTokenCookies(reply, cookies, refreshCookiePath(context), accessToken, expiresIn, refreshToken, refreshMaxAge)
   }
-  const body: TokenResponse = { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn, refresh_token: refreshToken }
+  const body: TokenResponse | CookieTokenResponse = cookiesOnly
+    ? { token_type: 'Bearer', expires_in: expiresIn }
+    : { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn, refresh_token: refreshToken }
   if (csrfValue !== undefined) {
     // A page on another site cannot read the API's csrf cookie: it gets the value here instead.
     reply.header('x-csrf-token', csrfValue)
@@ -73,10 +79,12 @@ export async function issueTokens (
   context: AuthContext,
   request: FastifyRequest,
   reply: FastifyReply,
-  claims: IssueClaims
-): Promise<TokenResponse> {
+  claims: IssueClaims,
+  options: IssueTokensOptions = {}
+): Promise<TokenResponse | CookieTokenResponse> {
   const stored = storableClaims(claims, 'issueTokens')
   const { config, emit } = context
+  const cookiesOnly = cookiesOnlyOption(options, config.cookies !== null)
   const sessionId = mintSessionId(claims.sub)
   const refreshToken = mintRefreshToken(sessionId)
   const client = clientDetails(request)
@@ -95,7 +103,15 @@ export async function issueTokens (
     emit({ type: 'session-revoked', sub: claims.sub, sessionId: evicted, reason: 'evicted', time }, request.log)
   }
   emit({ type: 'issued', sub: claims.sub, sessionId, time, ...client }, request.log)
-  return respond(context, reply, created.session, refreshToken)
+  return respond(context, reply, created.session, refreshToken, cookiesOnly)
+}
+
+function cookiesOnlyOption (options: IssueTokensOptions, cookies: boolean): boolean {
+  if (options === null || typeof options !== 'object') throw new FST_JWT_AUTH_INVALID_OPTION('issueTokens options', 'must be an object')
+  const { cookiesOnly = false } = options
+  if (typeof cookiesOnly !== 'boolean') throw new FST_JWT_AUTH_INVALID_OPTION('issueTokens cookiesOnly', 'must be a boolean')
+  if (cookiesOnly && !cookies) throw new FST_JWT_AUTH_INVALID_OPTION('issueTokens cookiesOnly', 'needs cookies: with cookies: false the tokens can only go in the body')
+  return cookiesOnly
 }
 
 /** The longest the claims hook may take, so that a refresh never hangs on the app's own store. */
@@ -146,7 +162,7 @@ export async function rotateRefreshToken (
   reply: FastifyReply,
   refreshToken: string,
   fromCookie: boolean
-): Promise<TokenResponse> {
+): Promise<TokenResponse | CookieTokenResponse> {
   const { config, emit } = context
   const clear = (): void => {
     if (fromCookie && config.cookies !== null) clearTokenCookies(reply, config.cookies, refreshCookiePath(context), config.fingerprint)
@@ -193,7 +209,7 @@ export async function rotateRefreshToken (
   const event = { sub: parsed.sub, sessionId: parsed.sessionId, time: Date.now(), ...clientDetails(request) }
   if (result.status === 'rotated') {
     emit({ type: 'refreshed', ...event }, request.log)
-    return respond(context, reply, result.session, successor)
+    return respond(context, reply, result.session, successor, fromCookie)
   }
   if (result.status === 'grace') {
     // Each link opens with the token before it: the last one is the live chain's current token.
@@ -202,7 +218,7 @@ export async function rotateRefreshToken (
       live = openSuccessor(live, sealed)
       if (live === null) break
     }
-    if (live !== null) return respond(context, reply, result.session, live)
+    if (live !== null) return respond(context, reply, result.session, live, fromCookie)
   } else if (result.status === 'reused') {
     emit({ type: 'reuse-detected', ...event }, request.log)
   }

@@ -20,7 +20,7 @@ import type { Store } from './store/store.js'
 import { jwksRouteOptions } from './route-schemas.js'
 import { createRoutes } from './routes.js'
 import { accessTokenType, createAccessTokens } from './tokens/access.js'
-import type { AccessTokenPayload, IssueClaims, JwtAuthOptions, TokenResponse } from './types.js'
+import type { AccessTokenPayload, CookieTokenResponse, IssueClaims, IssueTokensOptions, JwtAuthOptions, TokenResponse } from './types.js'
 
 /** The @fastify/jwt namespace this plugin registers; the app's own @fastify/jwt is untouched. */
 const jwtNamespace = 'fastifyJwtAuth'
@@ -87,8 +87,8 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
   fastify.decorate('jwtAuth', api)
   // Verify-only services (no signing key) issue nothing.
   if (config.signingKey !== null) {
-    fastify.decorateReply('issueTokens', function (this: FastifyReply, claims: IssueClaims): Promise<TokenResponse> {
-      return issueTokens(context, this.request, this, claims)
+    fastify.decorateReply('issueTokens', function (this: FastifyReply, claims: IssueClaims, options?: IssueTokensOptions): Promise<TokenResponse | CookieTokenResponse> {
+      return issueTokens(context, this.request, this, claims, options)
     })
   }
   fastify.addHook('onError', retryAfterOnOutage)

@@ -52,14 +52,14 @@ function withHeaders (schema: DescribedSchema, headers: Record<string, unknown>)
 }
 
 const tokenResponse = withHeaders({
-  description: 'A new token pair (RFC 6749 §5.1), sent with Cache-Control: no-store.',
+  description: 'A new token pair (RFC 6749 §5.1), sent with Cache-Control: no-store. A refresh made with the refresh cookie answers in the cookies alone: no access_token or refresh_token in the body.',
   type: 'object',
-  required: ['access_token', 'token_type', 'expires_in', 'refresh_token'],
+  required: ['token_type', 'expires_in'],
   properties: {
-    access_token: { type: 'string', description: 'JWT access token (RFC 9068).' },
+    access_token: { type: 'string', description: 'JWT access token (RFC 9068); absent when the refresh came by cookie.' },
     token_type: { type: 'string', enum: ['Bearer'] },
     expires_in: { type: 'integer', description: 'Lifetime of the access token in seconds.' },
-    refresh_token: { type: 'string', description: 'The successor refresh token; the one sent is used up.' },
+    refresh_token: { type: 'string', description: 'The successor refresh token; the one sent is used up. Absent when the refresh came by cookie.' },
     csrf_token: { type: 'string', description: 'With cookies.csrf: the new csrf cookie\'s value, to send in x-csrf-token.' }
   }
 }, {

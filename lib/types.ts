@@ -269,7 +269,24 @@ export interface CommonOptions {
 export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 export type GuardFactory = (...required: string[]) => AuthenticateHook
 export type RoleGuardFactory = (...roles: Role[]) => AuthenticateHook
-export type IssueTokens = (claims: IssueClaims & WithoutReservedClaims) => Promise<TokenResponse>
+/** Options of `reply.issueTokens()`. */
+export interface IssueTokensOptions {
+  /**
+   * Answer in the cookies alone: the body carries no token text (`token_type`, `expires_in`, and
+   * `csrf_token` in csrf mode), so a script injected into the page cannot read the tokens.
+   * Needs cookies. Default false (RFC 6749 §5.1: the tokens in the body).
+   */
+  cookiesOnly?: boolean
+}
+
+/** A token response in the cookies alone: what the body keeps of it. */
+export type CookieTokenResponse = Omit<TokenResponse, 'access_token' | 'refresh_token'>
+
+export interface IssueTokens {
+  (claims: IssueClaims & WithoutReservedClaims, options?: IssueTokensOptions & { cookiesOnly?: false }): Promise<TokenResponse>
+  (claims: IssueClaims & WithoutReservedClaims, options: IssueTokensOptions & { cookiesOnly: true }): Promise<CookieTokenResponse>
+  (claims: IssueClaims & WithoutReservedClaims, options?: IssueTokensOptions): Promise<TokenResponse | CookieTokenResponse>
+}
 
 export type { AsymmetricAlgorithm, HmacAlgorithm, KeyInput, KeyOptions } from './tokens/keys.js'
 

@@ -60,8 +60,14 @@ function refreshed (t: Test, response: LightMyRequestResponse, how: string): Tok
   t.equal(response.statusCode, 200, `refresh (${how})`)
   t.equal(response.headers['cache-control'], 'no-store', `refresh (${how}) is not cached`)
   const body = response.json<TokenResponse>()
-  t.match(body, { token_type: 'Bearer', access_token: String, refresh_token: String, expires_in: Number }, `refresh (${how}) answers RFC 6749 §5.1`)
-  return body
+  if (!how.startsWith('cookie')) {
+    t.match(body, { token_type: 'Bearer', access_token: String, refresh_token: String, expires_in: Number }, `refresh (${how}) answers RFC 6749 §5.1`)
+    return body
+  }
+  // A cookie client gets no token text: the new pair is in the cookies alone.
+  t.same(body, { token_type: 'Bearer', expires_in: body.expires_in }, 'refresh (cookie) answers in the cookies alone')
+  const cookies = cookieValues(response)
+  return { ...body, access_token: cookies.access_token as string, refresh_token: cookies.refresh_token as string }
 }
 
 function refusedWith (t: Test, response: LightMyRequestResponse, status: number, error: string, what: string): void {
@@ -173,7 +179,7 @@ t.test('@fastify/response-validation (Ajv strict mode) validates the built-in an
   const app = await stackApp({ before: async app => { await app.register(responseValidation, { ajv: { strict: true, plugins: [countValidations(passed)] } }) } })
   t.teardown(() => app.close())
   await exercise(t, app)
-  t.ok(passed.get('A new token pair (RFC 6749 §5.1), sent with Cache-Control: no-store.'), 'the token answers were validated')
+  t.ok([...passed.keys()].some(description => description.startsWith('A new token pair (RFC 6749 §5.1)')), 'the token answers were validated')
   t.ok(passed.get("The caller's live sessions."), 'the session list was validated')
 })
 

@@ -286,6 +286,15 @@ t.test('decode of an unsigned token shows it (it is not verified anyway)', async
   t.match(stdout, '"alg": "none"')
 })
 
+t.test('decode of a token that begins with "-" (base64url) takes it as the token, not an option', async t => {
+  const refresh = `-${mintRefreshToken(mintSessionId('alice')).slice(1)}`
+  const { code, stderr } = cli(['decode', refresh])
+  t.equal(code, 1)
+  t.match(stderr, 'opaque refresh token')
+  const jwt = cli(['decode', '-eyJhbGciOiJub25lIn0.e30.'])
+  t.notMatch(jwt.stderr, 'unknown option')
+})
+
 t.test('decode of a refresh token says what it is and prints none of it', async t => {
   const refresh = mintRefreshToken(mintSessionId('alice'))
   const [sessionId, secret] = refresh.split('.') as [string, string]

@@ -212,7 +212,7 @@ t.test('the refresh cookie works alone, rotates, and is scoped to the auth prefi
   const response = await app.inject({ method: 'POST', url: '/api/auth/refresh', cookies: { refresh_token: refreshCookie?.value as string } })
   t.equal(response.statusCode, 200)
   t.not(cookieValues(response).refresh_token, refreshCookie?.value)
-  t.equal(cookieValues(response).refresh_token, response.json().refresh_token)
+  t.same(Object.keys(response.json()).sort(), ['expires_in', 'token_type'], 'a refresh by cookie answers in the cookies alone')
 })
 
 t.test('cookies are Secure by default', async t => {

@@ -10,6 +10,7 @@ import type {
   AuthEventType,
   AuthenticateHook,
   CreateSessionInput,
+  CookieTokenResponse,
   CreateSessionResult,
   JwtAuthOptions,
   Role,
@@ -260,3 +261,14 @@ class HalfStore implements Store { async isRevoked (): Promise<boolean> { return
 void HalfStore
 // @ts-expect-error the store option takes a Store
 void app.register(jwtAuth, { secret: 'x'.repeat(32), store: { isRevoked: async () => false } })
+
+// A cookie-only login: the body keeps no token text, and the types say so.
+app.post('/login-cookies', async (_request, reply) => {
+  const body = await reply.issueTokens({ sub: 'alice', tenant: 'acme' }, { cookiesOnly: true })
+  expectTrue<Equal<typeof body, CookieTokenResponse>>()
+  // @ts-expect-error no access_token in a cookie-only answer
+  void body.access_token
+  const full = await reply.issueTokens({ sub: 'alice', tenant: 'acme' }, { cookiesOnly: false })
+  expectTrue<Equal<typeof full, TokenResponse>>()
+  return body
+})

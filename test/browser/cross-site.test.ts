@@ -19,6 +19,7 @@ function escapeHtml (value: string): string {
 async function formPost (tab: Page, attacker: Attacker, action: string, fields: Record<string, string> = {}): Promise<number> {
   const inputs = Object.entries(fields).map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`).join('')
   await tab.goto(attacker.serve(`<!doctype html><form method="POST" action="${escapeHtml(action)}">${inputs}</form>`))
+  await tab.waitForSelector('form')
   // The response, not a navigation: a 204 (logout) leaves the attacker's page in place.
   const [response] = await Promise.all([
     tab.waitForResponse(response => response.url() === action && response.request().method() === 'POST'),

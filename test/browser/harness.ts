@@ -94,6 +94,8 @@ export interface AppOptions {
   formBodies?: boolean
   /** Extra set-up before the plugin is registered (e.g. @fastify/cors). */
   before?: (app: FastifyInstance) => Promise<void>
+  /** POST /login answers in the cookies alone (`issueTokens(claims, { cookiesOnly: true })`). */
+  cookiesOnlyLogin?: boolean
 }
 
 export const page = '<!doctype html><meta charset="utf-8"><title>app</title><p>app</p>'
@@ -135,7 +137,7 @@ export async function startApp (t: Test, options: Partial<JwtAuthOptions> = {}, 
   await app.register(jwtAuth, { secret: 'browser-test-secret-of-at-least-32-bytes!', ...options } as JwtAuthOptions)
   app.get('/', async (_request, reply) => await reply.type('text/html').send(page))
   app.post<{ Body: { sub?: string } }>('/login', async (request, reply) => {
-    return await reply.issueTokens({ sub: request.body?.sub ?? 'alice', roles: ['user'] })
+    return await reply.issueTokens({ sub: request.body?.sub ?? 'alice', roles: ['user'] }, { cookiesOnly: appOptions.cookiesOnlyLogin === true })
   })
   app.get('/profiles', { preHandler: app.authenticate }, async (request) => ({ username: request.user.sub, sid: request.user.sid }))
   app.post('/transfer', { preHandler: app.authenticate }, async (request) => ({ done: true, by: request.user.sub }))
