@@ -170,7 +170,10 @@ export async function rotateRefreshToken (
   const parsed = parseRefreshToken(refreshToken)
   if (parsed === null) {
     clear()
-    throw new FST_JWT_AUTH_INVALID_GRANT('The refresh token is invalid')
+    // A JWT here is an access token sent by mistake: say so (RFC 6749 §5.2 description).
+    throw new FST_JWT_AUTH_INVALID_GRANT(refreshToken.split('.').length === 3
+      ? 'This is an access token (a JWT), not a refresh token: send the refresh_token of the token response'
+      : 'The refresh token is invalid')
   }
   const store = config.store as Store
   const successor = mintRefreshToken(parsed.sessionId)

@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import Fastify from 'fastify'
 import jwtAuth from '../lib/index.js'
 import type { JwtAuthOptions } from '../lib/index.js'
-import { bearer, buildApp, login, registrationError, secret } from './helpers.js'
+import { bearer, buildApp, login, refresh, registrationError, secret } from './helpers.js'
 
 t.test('an unknown option key is refused, naming the nearest known option', async t => {
   const cases: Array<[Record<string, unknown>, RegExp]> = [
@@ -74,4 +74,34 @@ t.test('a reserved claim in issueTokens fails to compile with a message that rea
   const output = await promisify(execFile)(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--types', 'node', file])
     .then(() => '', (error: { stdout?: string }) => String(error.stdout))
   t.match(output, /Type 'number' is not assignable to type 'ClaimSetByThePluginRemoveIt'/)
+})
+
+t.test('a token sent to the wrong place answers with a hint that says where it goes', async t => {
+  const app = await buildApp()
+  t.teardown(() => app.close())
+  const tokens = await login(app)
+  const asBearer = await app.inject({ url: '/me', headers: bearer(tokens.refresh_token) })
+  t.equal(asBearer.statusCode, 401)
+  t.equal(asBearer.json().code, 'FST_JWT_AUTH_TOKEN_INVALID')
+  t.match(asBearer.json().message, /refresh token, not an access token: send it to POST \/auth\/refresh/)
+  t.match(asBearer.headers['www-authenticate'], /error="invalid_token", error_description="This is a refresh token/)
+  t.notMatch(asBearer.body, tokens.refresh_token.split('.')[1] as string, 'the token itself is not echoed')
+  const garbage = await app.inject({ url: '/me', headers: bearer('not-a-token') })
+  t.equal(garbage.json().message, 'The access token is invalid', 'no hint for a token that is neither')
+
+  const toRefresh = await refresh(app, tokens.access_token)
+  t.equal(toRefresh.statusCode, 400)
+  t.equal(toRefresh.json().error, 'invalid_grant')
+  t.match(toRefresh.json().error_description, /access token \(a JWT\), not a refresh token/)
+  t.equal((await refresh(app, 'x.y')).json().error_description, 'The refresh token is invalid')
+  t.equal((await refresh(app, tokens.refresh_token)).statusCode, 200, 'the session was not harmed')
+})
+
+t.test('the refresh-token hint holds with a key ring (kid) too', async t => {
+  const { generateKeyPairSync } = await import('node:crypto')
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const app = await buildApp({ secret: undefined, keys: [{ kid: 'k1', alg: 'ES256', key: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string }] } as never)
+  t.teardown(() => app.close())
+  const tokens = await login(app)
+  t.match((await app.inject({ url: '/me', headers: bearer(tokens.refresh_token) })).json().message, /This is a refresh token/)
 })

@@ -10,6 +10,7 @@ import { FST_JWT_AUTH_JWKS_UNAVAILABLE, FST_JWT_AUTH_TOKEN_EXPIRED, FST_JWT_AUTH
 import type { Config } from '../options.js'
 import type { AccessTokenPayload, IssueClaims } from '../types.js'
 import { RemoteKeySet } from './jwks.js'
+import { parseRefreshToken } from './refresh.js'
 import type { ResolvedKey } from './keys.js'
 
 export const accessTokenType = 'at+jwt'
@@ -54,6 +55,13 @@ function kidOf (token: string): string | undefined {
 
 const base64urlAlphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 const base64urlText = /^[A-Za-z0-9_-]*$/
+
+/** The refusal of a token that is no JWT; a refresh token sent as Bearer gets a hint that says where it goes. */
+function notAnAccessToken (token: string): Error {
+  const error = new FST_JWT_AUTH_TOKEN_INVALID()
+  if (parseRefreshToken(token) !== null) error.message = 'This is a refresh token, not an access token: send it to POST /auth/refresh to get an access token'
+  return error
+}
 
 /**
  * One token, one spelling: a signature whose unused trailing bits were changed decodes to the
@@ -105,7 +113,7 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
     } catch (error) {
       throw (error as { code?: string }).code === 'FAST_JWT_EXPIRED'
         ? new FST_JWT_AUTH_TOKEN_EXPIRED()
-        : new FST_JWT_AUTH_TOKEN_INVALID()
+        : notAnAccessToken(token)
     }
     // Only our signer makes tokens that pass the signature check, but claim types are
     // checked anyway: the revocation lookup keys on them.
@@ -152,7 +160,7 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
       if (!canonicalSignature(token)) throw new FST_JWT_AUTH_TOKEN_INVALID()
       if (only !== undefined) return check(only, token)
       const kid = kidOf(token)
-      if (kid === undefined) throw new FST_JWT_AUTH_TOKEN_INVALID()
+      if (kid === undefined) throw notAnAccessToken(token)
       const verifier = verifiers.get(kid)
       if (verifier === undefined) {
         if (remote === null) throw new FST_JWT_AUTH_TOKEN_INVALID()
