@@ -107,5 +107,12 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
     }
   }
   const store = config.store
+  if (store !== null && typeof store.probe === 'function') {
+    // Never blocks start: an app whose store is down still serves what needs no store.
+    fastify.addHook('onReady', function probeStore (done) {
+      store.probe?.().catch((error: unknown) => { fastify.log.warn({ error: (error as Error)?.message }, 'fastify-jwt-auth: the store does not answer') })
+      done()
+    })
+  }
   if (store !== null && typeof store.close === 'function') fastify.addHook('onClose', async () => { await store.close?.() })
 }

@@ -21,6 +21,8 @@ export interface RedisStoreClient {
   set: (key: string, value: string, unit: 'PX', milliseconds: number) => Promise<unknown>
   disconnect: () => void
   on: (event: 'error' | 'ready', listener: (error: Error) => void) => unknown
+  /** PING, for the start-up probe. */
+  ping: () => Promise<string>
   /** WAIT, for `waitForReplicas`. */
   wait: (replicas: number, timeout: number) => Promise<number>
 }

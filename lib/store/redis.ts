@@ -328,6 +328,9 @@ export class RedisStore implements Store {
   readonly #feeds = new Set<RevocationFeed>()
   readonly #pending: PendingNotices
   readonly #replicas: ReplicaAcknowledgement | null
+  /** Where the store's Redis is, for messages: the URL without its credentials, or the client. */
+  readonly #address: string
+  #lastConnectionError: string | undefined
 
   constructor (options: RedisStoreOptions) {
     if (options === null || typeof options !== 'object' || (options.client === undefined) === (options.url === undefined)) {
@@ -346,13 +349,17 @@ export class RedisStore implements Store {
     this.#timeout = timeout
     this.#ownsClient = options.client === undefined
     if (options.client === undefined) {
-      const client = createRedisClient(checkRedisUrl(options.url), { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
+      const url = checkRedisUrl(options.url)
+      const client = createRedisClient(url, { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
       // Connection errors reach the plugin through failed commands (503, logged there); without
-      // a listener ioredis would also print each one to the console.
-      client.on('error', () => {})
+      // a listener ioredis would also print each one to the console. The last one names the
+      // cause for the start-up probe.
+      client.on('error', error => { this.#lastConnectionError = error.message })
       this.client = client
+      this.#address = withoutCredentials(url)
     } else {
       this.client = options.client
+      this.#address = this.client.isCluster ? 'the Redis Cluster client passed in' : 'the Redis client passed in'
     }
     // ioredis times out each command of a standalone client with its commandTimeout, from the
     // moment it is issued (queued ones included): a timer per call of our own would be waste. A
@@ -551,6 +558,19 @@ export class RedisStore implements Store {
     return feed
   }
 
+  /**
+   * One PING, bounded like every call: the plugin calls it when the app is ready and logs a
+   * failure as a warning (the app still starts; requests that need the store answer 503).
+   */
+  async probe (): Promise<void> {
+    try {
+      await this.#call(this.client.ping())
+    } catch (error) {
+      const cause = this.#lastConnectionError ?? (error as Error).message
+      throw new Error(`Redis at ${this.#address} does not answer (${cause}): every request that needs the store answers 503 until it does`)
+    }
+  }
+
   /** Closes the client only when the store created it (from `url`). */
   async close (): Promise<void> {
     this.#pending.close()
@@ -695,6 +715,14 @@ function connectionOf (node: RedisStoreClient): number {
     state = counter
   }
   return state.count
+}
+
+/** A redis:// URL fit for a log line: user name and password removed. */
+function withoutCredentials (url: string): string {
+  const parsed = new URL(url)
+  parsed.username = ''
+  parsed.password = ''
+  return parsed.toString()
 }
 
 /** Adds the optional client details, which Redis stores as '' when absent. */

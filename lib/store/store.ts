@@ -111,6 +111,11 @@ export interface Store {
    * them); resolves to how many sessions were changed.
    */
   updateClaims (sub: string, claims: Record<string, unknown>): Promise<number>
+  /**
+   * Optional: called once when the app is ready, not awaited; a rejection is logged as a warning
+   * whose message should name the cause and the fix (never a password). The app starts anyway.
+   */
+  probe? (): Promise<void>
   /** Called when the app closes: release what the store itself created (never a client passed in). */
   close? (): Promise<void>
   /**
