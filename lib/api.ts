@@ -92,7 +92,7 @@ export function createApi (context: AuthContext, log: FastifyBaseLogger): JwtAut
       const store = requireStore()
       checkSub(sub)
       const claims = claimsOf(sub, update, 'updateClaims')
-      return await storeCall(log, 'updateClaims', () => store.updateClaims(sub, { ...claims }))
+      return await storeCall(log, 'updateClaims', () => store.updateClaims(sub, claims))
     },
 
     async verifyAccessToken (token) {
