@@ -1,8 +1,8 @@
 // What the parts of the plugin share, built once at registration.
 import type { FastifyBaseLogger } from 'fastify'
-import { publishEvent } from './diagnostics.js'
+import { publishEvent } from './session/diagnostics.js'
 import type { Config } from './options.js'
-import type { RevocationReplica } from './replica.js'
+import type { RevocationReplica } from './session/replica.js'
 import type { AccessTokens } from './tokens/access.js'
 import type { AuthEvent } from './types.js'
 

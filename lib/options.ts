@@ -12,7 +12,7 @@ import {
 } from './errors.js'
 import { checkOptionNames } from './option-names.js'
 import { MemoryStore } from './store/memory.js'
-import { defaultSecuritySchemeName } from './openapi.js'
+import { defaultSecuritySchemeName } from './http/openapi.js'
 import type { RemoteJwksConfig } from './tokens/jwks.js'
 import { hmacBytes, isHmac, resolveKey, resolveSecret } from './tokens/keys.js'
 import type { HmacAlgorithm, ResolvedKey } from './tokens/keys.js'

@@ -6,7 +6,7 @@ import { MemoryStore, RedisStore } from '../lib/index.js'
 import type { AuthEvent, ClaimsHook, Store } from '../lib/index.js'
 import { bearer, buildApp, decodePart, login, refresh, registrationError, secret } from './helpers.js'
 import { startRedis } from './redis-harness.js'
-import { claimsHookTimeout } from '../lib/issue.js'
+import { claimsHookTimeout } from '../lib/session/issue.js'
 
 interface StoreCase { name: string, create: () => Promise<Store> }
 

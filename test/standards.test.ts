@@ -8,7 +8,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import jwtAuth, { errors } from '../lib/index.js'
 import type { IssueClaims, JwtAuthOptions } from '../lib/index.js'
-import { oauthDescription } from '../lib/challenge.js'
+import { oauthDescription } from '../lib/http/challenge.js'
 import { bearer, buildApp, decodePart, login } from './helpers.js'
 
 const ecKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })

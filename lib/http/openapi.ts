@@ -2,7 +2,7 @@
 // the onRoute hook that names it on every route app.authenticate guards. Fastify ignores
 // `schema.security`; swagger reads it, and throws on a scheme its document lacks.
 import type { RouteOptions } from 'fastify'
-import type { AuthenticateHook } from './types.js'
+import type { AuthenticateHook } from '../types.js'
 
 /** The scheme name of `openapi: true`. */
 export const defaultSecuritySchemeName = 'bearerAuth'

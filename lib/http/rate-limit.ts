@@ -8,8 +8,8 @@
 // is shared with the app's own limited routes, whatever store @fastify/rate-limit uses.
 import { isIPv6 } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { CookieConfig, RateLimitConfig } from './options.js'
-import { parseRefreshToken, subOfSessionId } from './tokens/refresh.js'
+import type { CookieConfig, RateLimitConfig } from '../options.js'
+import { parseRefreshToken, subOfSessionId } from '../tokens/refresh.js'
 
 export type LimitedRoute = 'refresh' | 'revoke' | 'logout'
 

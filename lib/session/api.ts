@@ -1,13 +1,13 @@
 // app.jwtAuth: revocation and session listing for the app's own code.
 import type { FastifyBaseLogger } from 'fastify'
-import { verifyAccessToken } from './authenticate.js'
-import { storeCall } from './challenge.js'
+import { verifyAccessToken } from '../http/authenticate.js'
+import { storeCall } from './store-call.js'
 import { claimsOf } from './claims.js'
-import type { AuthContext } from './context.js'
-import { FST_JWT_AUTH_INVALID_OPTION, FST_JWT_AUTH_NO_STORE } from './errors.js'
-import type { Store } from './store/store.js'
-import { subOfSessionId } from './tokens/refresh.js'
-import type { AccessTokenPayload, JwtAuthApi, RegisteredClaims } from './types.js'
+import type { AuthContext } from '../context.js'
+import { FST_JWT_AUTH_INVALID_OPTION, FST_JWT_AUTH_NO_STORE } from '../errors.js'
+import type { Store } from '../store/store.js'
+import { subOfSessionId } from '../tokens/refresh.js'
+import type { AccessTokenPayload, JwtAuthApi, RegisteredClaims } from '../types.js'
 
 function checkSub (sub: unknown): asserts sub is string {
   if (typeof sub !== 'string' || sub === '') throw new FST_JWT_AUTH_INVALID_OPTION('sub', 'must be a non-empty string')

@@ -1,7 +1,7 @@
 // The app's claims, checked wherever they enter the plugin: login, the claims hook, updateClaims.
-import { FST_JWT_AUTH_INVALID_CLAIMS } from './errors.js'
-import { isFitSub, maxSubBytes } from './tokens/refresh.js'
-import type { ClaimsUpdate, IssueClaims } from './types.js'
+import { FST_JWT_AUTH_INVALID_CLAIMS } from '../errors.js'
+import { isFitSub, maxSubBytes } from '../tokens/refresh.js'
+import type { ClaimsUpdate, IssueClaims } from '../types.js'
 
 /** Claims as a session stores them: checked plain JSON with the session's sub. */
 export type StoredClaims = Record<string, unknown> & { sub: string }

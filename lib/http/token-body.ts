@@ -1,7 +1,7 @@
 // Body parsers of the token endpoints: RFC 6749 §3.2 says a request parameter must not be
 // repeated, but URLSearchParams and JSON.parse both keep the last value silently.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { FST_JWT_AUTH_INVALID_REQUEST } from './errors.js'
+import { FST_JWT_AUTH_INVALID_REQUEST } from '../errors.js'
 
 type Done = (error: Error | null, body?: unknown) => void
 

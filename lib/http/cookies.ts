@@ -3,8 +3,8 @@
 // No response to an unsafe request from another origin sets or clears a cookie of the plugin:
 // a cross-site form could otherwise plant the attacker's session (login CSRF) or end the victim's.
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { FST_JWT_AUTH_INVALID_REQUEST } from './errors.js'
-import type { CookieConfig } from './options.js'
+import { FST_JWT_AUTH_INVALID_REQUEST } from '../errors.js'
+import type { CookieConfig } from '../options.js'
 
 export const safeMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
 

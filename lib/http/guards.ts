@@ -1,8 +1,8 @@
 // requireRoles / requireScopes: preHandler factories that run after app.authenticate.
 // Roles: the user needs at least one of them. Scopes: the user needs every one (RFC 6750 §3.1).
 import { withChallenge } from './challenge.js'
-import { FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE, FST_JWT_AUTH_INSUFFICIENT_SCOPE, FST_JWT_AUTH_INVALID_GUARD, FST_JWT_AUTH_INVALID_OPTION } from './errors.js'
-import type { AccessTokenPayload, AuthenticateHook, GuardFactory } from './types.js'
+import { FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE, FST_JWT_AUTH_INSUFFICIENT_SCOPE, FST_JWT_AUTH_INVALID_GUARD, FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
+import type { AccessTokenPayload, AuthenticateHook, GuardFactory } from '../types.js'
 
 function checkRequired (name: string, required: string[]): void {
   if (required.length === 0 || !required.every(value => typeof value === 'string' && value !== '')) {

@@ -6,8 +6,8 @@
 // checked at the store: the replica fails closed, never open.
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import type { RevocationFeed } from './store/store.js'
-import type { AccessTokenPayload } from './types.js'
+import type { RevocationFeed } from '../store/store.js'
+import type { AccessTokenPayload } from '../types.js'
 
 export interface ReplicaOptions {
   /** How old the last confirmed read of the feed may be before tokens are checked at the store (ms). */

@@ -2,8 +2,8 @@
 // The channels are made once; publishing costs one property read while nobody subscribes.
 import diagnosticsChannel from 'node:diagnostics_channel'
 import type { FastifyRequest } from 'fastify'
-import { oauthErrors } from './errors.js'
-import type { AuthEvent } from './types.js'
+import { oauthErrors } from '../errors.js'
+import type { AuthEvent } from '../types.js'
 
 /** The channel names, for `diagnostics_channel.subscribe(name, listener)`. */
 export const diagnosticsChannels = Object.freeze({

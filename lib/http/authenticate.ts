@@ -2,9 +2,10 @@
 // Everything it needs is built at registration; per request it awaits one store call, or none
 // when the revocation replica clears the token.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import { storeUnavailable, withChallenge } from './challenge.js'
-import type { AuthContext } from './context.js'
-import { matchesDigest } from './binding.js'
+import { storeUnavailable } from '../session/store-call.js'
+import { withChallenge } from './challenge.js'
+import type { AuthContext } from '../context.js'
+import { matchesDigest } from '../tokens/binding.js'
 import { isCrossOriginUnsafe, safeMethods, tokenCookie } from './cookies.js'
 import {
   FST_JWT_AUTH_CROSS_ORIGIN,
@@ -13,9 +14,9 @@ import {
   FST_JWT_AUTH_INVALID_REQUEST,
   FST_JWT_AUTH_NO_TOKEN,
   FST_JWT_AUTH_TOKEN_REVOKED
-} from './errors.js'
-import type { Store } from './store/store.js'
-import type { AccessTokenPayload, AuthenticateHook } from './types.js'
+} from '../errors.js'
+import type { Store } from '../store/store.js'
+import type { AccessTokenPayload, AuthenticateHook } from '../types.js'
 
 // RFC 6750 §2.1: "Bearer" 1*SP b64token; the scheme name is case-insensitive.
 const bearerPattern = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i

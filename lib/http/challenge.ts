@@ -1,8 +1,8 @@
 // Response headers that go with each auth error: the RFC 6750 §3 WWW-Authenticate challenge,
 // and Retry-After on a store outage. Errors keep Fastify's usual JSON body.
-import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { publishRefusal } from './diagnostics.js'
-import { FST_JWT_AUTH_STORE_UNAVAILABLE, oauthErrors } from './errors.js'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { publishRefusal } from '../session/diagnostics.js'
+import { oauthErrors } from '../errors.js'
 
 const retryAfterSeconds = 5
 const pluginCodePrefix = 'FST_JWT_AUTH_'
@@ -58,19 +58,4 @@ const outages = new Set(['FST_JWT_AUTH_STORE_UNAVAILABLE', 'FST_JWT_AUTH_CLAIMS_
  */
 export async function retryAfterOnOutage (_request: FastifyRequest, reply: FastifyReply, error: FastifyError): Promise<void> {
   if (outages.has(error.code)) reply.header('retry-after', retryAfterSeconds)
-}
-
-/** A failed store call becomes a 503; the log names the operation, never its arguments. */
-export function storeUnavailable (log: FastifyBaseLogger, operation: string, error: unknown): Error {
-  log.error({ storeOperation: operation, error: (error as Error)?.message }, 'fastify-jwt-auth store call failed')
-  return new FST_JWT_AUTH_STORE_UNAVAILABLE({ cause: error })
-}
-
-/** Runs one store call off the hot path, turning a failure into a 503 error. */
-export async function storeCall<T> (log: FastifyBaseLogger, operation: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call()
-  } catch (error) {
-    throw storeUnavailable(log, operation, error)
-  }
 }

@@ -4,8 +4,8 @@
 // only @fastify/swagger reads them.
 import { AjvCompiler } from '@fastify/ajv-compiler'
 import type { FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify'
-import { bearerOptional } from './openapi.js'
-import type { CookieConfig } from './options.js'
+import { bearerOptional } from '../openapi.js'
+import type { CookieConfig } from '../../options.js'
 
 const tags = ['auth']
 const maxTokenLength = 4096

@@ -1,14 +1,14 @@
 // Issuing a token pair at login, and rotating it on refresh.
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { storeCall } from './challenge.js'
-import type { AuthContext } from './context.js'
-import { mintBinding } from './binding.js'
-import { clearTokenCookies, setCsrfCookie, setFingerprintCookie, setTokenCookies } from './cookies.js'
+import { storeCall } from './store-call.js'
+import type { AuthContext } from '../context.js'
+import { mintBinding } from '../tokens/binding.js'
+import { clearTokenCookies, setCsrfCookie, setFingerprintCookie, setTokenCookies } from '../http/cookies.js'
 import { endSession } from './api.js'
 import { claimsOf, storableClaims } from './claims.js'
 import type { StoredClaims } from './claims.js'
-import { FST_JWT_AUTH_CLAIMS_UNAVAILABLE, FST_JWT_AUTH_INVALID_GRANT, FST_JWT_AUTH_INVALID_OPTION } from './errors.js'
-import type { RotateInput, SessionRecord, Store } from './store/store.js'
+import { FST_JWT_AUTH_CLAIMS_UNAVAILABLE, FST_JWT_AUTH_INVALID_GRANT, FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
+import type { RotateInput, SessionRecord, Store } from '../store/store.js'
 import {
   digestRefreshToken,
   mintRefreshToken,
@@ -16,8 +16,8 @@ import {
   openSuccessor,
   parseRefreshToken,
   sealSuccessor
-} from './tokens/refresh.js'
-import type { ClaimsHook, ClaimsUpdate, CookieTokenResponse, IssueClaims, IssueTokensOptions, RegisteredClaims, TokenResponse } from './types.js'
+} from '../tokens/refresh.js'
+import type { ClaimsHook, ClaimsUpdate, CookieTokenResponse, IssueClaims, IssueTokensOptions, RegisteredClaims, TokenResponse } from '../types.js'
 
 const maxUserAgentLength = 256
 
