@@ -59,6 +59,11 @@ export const FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE = define(
   '%s ran without app.authenticate before it: use { preHandler: [app.authenticate, app.%s(...)] }',
   401
 )
+export const FST_JWT_AUTH_STEP_UP_WITHOUT_SESSION = define(
+  'FST_JWT_AUTH_STEP_UP_WITHOUT_SESSION',
+  'reply.stepUp() needs the session of an access token: run app.authenticate before the handler that calls it',
+  401
+)
 export const FST_JWT_AUTH_MISSING_DEPENDENCY = define(
   'FST_JWT_AUTH_MISSING_DEPENDENCY',
   '%s needs the %s package, an optional peer dependency: npm install %s'
@@ -75,6 +80,7 @@ export const FST_JWT_AUTH_FINGERPRINT_MISMATCH = define(
   'The access token is not bound to this browser',
   401
 )
+export const FST_JWT_AUTH_INSUFFICIENT_USER_AUTHENTICATION = define('FST_JWT_AUTH_INSUFFICIENT_USER_AUTHENTICATION', '%s', 401)
 export const FST_JWT_AUTH_CSRF = define('FST_JWT_AUTH_CSRF', 'Missing or wrong anti-CSRF token', 403)
 export const FST_JWT_AUTH_INSUFFICIENT_SCOPE = define('FST_JWT_AUTH_INSUFFICIENT_SCOPE', '%s', 403)
 export const FST_JWT_AUTH_CROSS_ORIGIN = define(
@@ -115,6 +121,7 @@ export const oauthErrors: Readonly<Record<string, string>> = {
   FST_JWT_AUTH_TOKEN_REVOKED: 'invalid_token',
   FST_JWT_AUTH_FINGERPRINT_MISMATCH: 'invalid_token',
   FST_JWT_AUTH_INSUFFICIENT_SCOPE: 'insufficient_scope',
+  FST_JWT_AUTH_INSUFFICIENT_USER_AUTHENTICATION: 'insufficient_user_authentication',
   FST_JWT_AUTH_INVALID_GRANT: 'invalid_grant',
   FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE: 'unsupported_grant_type'
 }

@@ -3,7 +3,7 @@
 /// <reference types="@fastify/jwt" preserve="true" />
 import fp from 'fastify-plugin'
 import { jwtAuthPlugin } from './plugin.js'
-import type { AuthenticateHook, GuardFactory, IssueTokens, JwtAuthApi, AccessTokenPayload, RoleGuardFactory } from './types.js'
+import type { AuthenticateHook, GuardFactory, IssueTokens, JwtAuthApi, AccessTokenPayload, RequireAuthFactory, RoleGuardFactory, StepUp } from './types.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,11 +13,21 @@ declare module 'fastify' {
     requireRoles: RoleGuardFactory
     /** preHandler factory: the user needs every one of the scopes. */
     requireScopes: GuardFactory
+    /**
+     * preHandler factory: the user authenticated recently enough (`maxAge`) and strongly enough
+     * (`acr`); otherwise 401 insufficient_user_authentication (RFC 9470).
+     */
+    requireAuth: RequireAuthFactory
     jwtAuth: JwtAuthApi
   }
   interface FastifyReply {
     /** Starts a session and resolves to the RFC 6749 §5.1 token response; sets cookies if enabled. */
     issueTokens: IssueTokens
+    /**
+     * After the app re-checked the user (password again, a second factor): raises auth_time (and
+     * acr/amr) of the request's session and answers a new pair in that same session.
+     */
+    stepUp: StepUp
   }
 }
 
@@ -45,6 +55,7 @@ export type {
   RotateResult,
   SessionInfo,
   SessionRecord,
+  StepUpInput,
   Store
 } from './store/store.js'
 export type { Duration } from './duration.js'

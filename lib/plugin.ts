@@ -9,8 +9,8 @@ import { retryAfterOnOutage } from './http/challenge.js'
 import { createEmitter } from './context.js'
 import { FST_JWT_AUTH_ALREADY_REGISTERED } from './errors.js'
 import type { AuthContext } from './context.js'
-import { createRequireRoles, createRequireScopes } from './http/guards.js'
-import { issueTokens } from './session/issue.js'
+import { createRequireAuth, createRequireRoles, createRequireScopes } from './http/guards.js'
+import { issueTokens, stepUp } from './session/issue.js'
 import { declareBearerSecurity } from './http/openapi.js'
 import { normaliseOptions } from './options.js'
 import { RevocationReplica } from './session/replica.js'
@@ -20,7 +20,7 @@ import type { Store } from './store/store.js'
 import { jwksRouteOptions } from './http/routes/schemas.js'
 import { createRoutes } from './http/routes/index.js'
 import { accessTokenType, createAccessTokens } from './tokens/access.js'
-import type { AccessTokenPayload, CookieTokenResponse, IssueClaims, IssueTokensOptions, JwtAuthOptions, TokenResponse } from './types.js'
+import type { AccessTokenPayload, CookieTokenResponse, IssueClaims, IssueTokensOptions, JwtAuthOptions, StepUpOptions, TokenResponse } from './types.js'
 
 /** The @fastify/jwt namespace this plugin registers; the app's own @fastify/jwt is untouched. */
 const jwtNamespace = 'fastifyJwtAuth'
@@ -84,11 +84,15 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
   fastify.decorate('authenticate', authenticate)
   fastify.decorate('requireRoles', createRequireRoles(config.realm))
   fastify.decorate('requireScopes', createRequireScopes(config.realm))
+  fastify.decorate('requireAuth', createRequireAuth(config.realm))
   fastify.decorate('jwtAuth', api)
   // Verify-only services (no signing key) issue nothing.
   if (config.signingKey !== null) {
     fastify.decorateReply('issueTokens', function (this: FastifyReply, claims: IssueClaims, options?: IssueTokensOptions): Promise<TokenResponse | CookieTokenResponse> {
       return issueTokens(context, this.request, this, claims, options)
+    })
+    fastify.decorateReply('stepUp', function (this: FastifyReply, options?: StepUpOptions): Promise<TokenResponse | CookieTokenResponse> {
+      return stepUp(context, this.request, this, options)
     })
   }
   fastify.addHook('onError', retryAfterOnOutage)

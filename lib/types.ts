@@ -31,7 +31,7 @@ export type Role = AppClaims extends { roles?: ReadonlyArray<infer R extends str
 export type IssueClaims = AppClaims & { sub: string }
 
 /** Claims the plugin sets itself; `reply.issueTokens()` refuses them. */
-export type ReservedClaim = 'iss' | 'aud' | 'iat' | 'exp' | 'nbf' | 'jti' | 'sid' | 'client_id' | 'fgp' | 'csrf'
+export type ReservedClaim = 'iss' | 'aud' | 'iat' | 'exp' | 'nbf' | 'jti' | 'sid' | 'client_id' | 'fgp' | 'csrf' | 'auth_time' | 'acr' | 'amr'
 
 /**
  * The type of a reserved claim in what the app passes: no value fits, and the compiler's message
@@ -76,6 +76,15 @@ export interface RegisteredClaims {
   fgp?: string
   /** With `cookies.csrf: true`: SHA-256 of the anti-CSRF token. */
   csrf?: string
+  /**
+   * When the user last really authenticated (seconds since the epoch; OpenID Connect Core §2):
+   * the login or the last `reply.stepUp()`, never a refresh. Absent in tokens of versions before it.
+   */
+  auth_time?: number
+  /** Authentication context class of that authentication, as the app named it. */
+  acr?: string
+  /** Authentication methods of that authentication (RFC 8176), as the app named them. */
+  amr?: string[]
 }
 
 /** A verified access token's payload: `request.user`. */
@@ -148,7 +157,7 @@ export interface RoutesOptions {
   }
 }
 
-export type AuthEventType = 'issued' | 'refreshed' | 'reuse-detected' | 'token-revoked' | 'session-revoked' | 'user-revoked'
+export type AuthEventType = 'issued' | 'refreshed' | 'stepped-up' | 'reuse-detected' | 'token-revoked' | 'session-revoked' | 'user-revoked'
 
 /** A security event. It never carries token material. */
 export interface AuthEvent {
@@ -269,8 +278,25 @@ export interface CommonOptions {
 export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 export type GuardFactory = (...required: string[]) => AuthenticateHook
 export type RoleGuardFactory = (...roles: Role[]) => AuthenticateHook
+/** How the user authenticated (OpenID Connect Core §2 `acr`, RFC 8176 `amr`). */
+export interface LoginStrength {
+  /** Authentication context class, e.g. 'mfa' or a URI; checked by `app.requireAuth({ acr })`. */
+  acr?: string
+  /** Authentication method names (RFC 8176), e.g. ['pwd', 'otp']. */
+  amr?: string[]
+}
+
 /** Options of `reply.issueTokens()`. */
-export interface IssueTokensOptions {
+export interface IssueTokensOptions extends LoginStrength {
+  /**
+   * False for a login without remember-me: its cookies have no Max-Age (they end with the browser
+   * session). Default true.
+   */
+  persistent?: boolean
+  /** This session's absolute lifetime; at most `refreshToken.expiresIn` (the default). */
+  expiresIn?: Duration
+  /** This session's idle lifetime; at most `refreshToken.idleTimeout` (the default). */
+  idleTimeout?: Duration
   /**
    * Answer in the cookies alone: the body carries no token text (`token_type`, `expires_in`, and
    * `csrf_token` in csrf mode), so a script injected into the page cannot read the tokens.
@@ -287,6 +313,28 @@ export interface IssueTokens {
   (claims: IssueClaims & WithoutReservedClaims, options: IssueTokensOptions & { cookiesOnly: true }): Promise<CookieTokenResponse>
   (claims: IssueClaims & WithoutReservedClaims, options?: IssueTokensOptions): Promise<TokenResponse | CookieTokenResponse>
 }
+
+/** Options of `reply.stepUp()`: the new authentication's acr and amr (kept as they were when absent). */
+export interface StepUpOptions extends LoginStrength {
+  /** As for `reply.issueTokens()`. */
+  cookiesOnly?: boolean
+}
+
+export interface StepUp {
+  (options?: StepUpOptions & { cookiesOnly?: false }): Promise<TokenResponse>
+  (options: StepUpOptions & { cookiesOnly: true }): Promise<CookieTokenResponse>
+  (options?: StepUpOptions): Promise<TokenResponse | CookieTokenResponse>
+}
+
+/** Options of `app.requireAuth()`: how recent and how strong the authentication must be. */
+export interface RequireAuthOptions {
+  /** Most time since the user last authenticated (`auth_time`), e.g. '5m' (RFC 9470 max_age). */
+  maxAge?: Duration
+  /** Authentication context classes, one of which the token's `acr` must be (RFC 9470 acr_values). */
+  acr?: string[]
+}
+
+export type RequireAuthFactory = (options: RequireAuthOptions) => AuthenticateHook
 
 export type { AsymmetricAlgorithm, HmacAlgorithm, KeyInput, KeyOptions } from './tokens/keys.js'
 

@@ -350,6 +350,72 @@ export function storeContract (t: Test, harness: StoreHarness): void {
     t.same((await store.listSessions('alice')).map(s => s.id).sort(), [sessions[1]!.sessionId, sessions[2]!.sessionId].sort())
   })
 
+  t.test(`${harness.name}: the login's strength and lifetimes are kept, and carried unchanged by rotations`, async t => {
+    const store = await harness.create()
+    const plain = newSession('alice')
+    const { session: created } = await store.createSession(plain)
+    t.equal(created.authTime, created.createdAt, 'auth_time is the login')
+    t.equal(created.persistent, true)
+    t.notOk('acr' in created || 'amr' in created || 'idleTimeout' in created, 'absent unless the login named them')
+    const strong = newSession('alice', { acr: 'mfa', amr: ['pwd', 'otp'], persistent: false, sessionIdleTimeout: 1_000_000, idleTimeout: 1_000_000 })
+    const { session: made } = await store.createSession(strong)
+    t.match(made, { acr: 'mfa', amr: ['pwd', 'otp'], persistent: false, idleTimeout: 1_000_000 })
+    let token = strong.token
+    for (let i = 0; i < 3; i++) {
+      await harness.advance(unit)
+      const next = rotation(strong, token, 0)
+      const rotated = await store.rotateRefreshToken(next.input)
+      t.equal(rotated.status, 'rotated')
+      if (rotated.status !== 'rotated') return
+      t.match(rotated.session, { authTime: made.authTime, acr: 'mfa', amr: ['pwd', 'otp'], persistent: false, idleTimeout: 1_000_000 }, `unchanged by rotation ${i + 1}`)
+      t.ok(rotated.session.lastUsedAt > made.authTime, 'a rotation is not an authentication')
+      token = next.successor
+    }
+    const listed = await store.listSessions('alice')
+    t.match(listed.find(s => s.id === strong.sessionId), { authTime: made.authTime, acr: 'mfa', amr: ['pwd', 'otp'], persistent: false, idleTimeout: 1_000_000 })
+    t.match(listed.find(s => s.id === plain.sessionId), { authTime: created.createdAt, persistent: true })
+    const revoked = await store.revokeSession('alice', strong.sessionId)
+    t.match(revoked, { acr: 'mfa', persistent: false })
+  })
+
+  t.test(`${harness.name}: a session's own idle lifetime wins over a longer one in the rotation`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice', { idleTimeout: 2 * unit, sessionIdleTimeout: 2 * unit })
+    await store.createSession(session)
+    await harness.advance(unit)
+    const first = rotation(session, session.token, 0)
+    const rotated = await store.rotateRefreshToken(first.input) // asks for the configured 30 min
+    t.equal(rotated.status, 'rotated')
+    if (rotated.status === 'rotated') t.equal(rotated.session.expiresAt, rotated.session.lastUsedAt + 2 * unit)
+    await harness.advance(3 * unit)
+    t.equal((await store.rotateRefreshToken(rotation(session, first.successor, 0).input)).status, 'invalid', 'idle past its own timeout')
+  })
+
+  t.test(`${harness.name}: a step-up raises the login in the same session and spends its refresh token`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice', { amr: ['pwd'] })
+    const { session: created } = await store.createSession(session)
+    t.type(store.stepUpSession, 'function')
+    if (store.stepUpSession === undefined) return
+    await harness.advance(2 * unit)
+    const successor = mintRefreshToken(session.sessionId)
+    const stepped = await store.stepUpSession({ sub: 'alice', sessionId: session.sessionId, successorDigest: digestRefreshToken(successor), idleTimeout: 1_800_000, acr: 'mfa' })
+    t.match(stepped, { id: session.sessionId, createdAt: created.createdAt, acr: 'mfa', amr: ['pwd'], claims: { sub: 'alice' } }, 'acr replaced, amr kept')
+    t.ok((stepped?.authTime ?? 0) >= created.authTime + 2 * unit, 'auth_time is the step-up')
+    t.equal(stepped?.lastUsedAt, stepped?.authTime)
+    t.same((await store.listSessions('alice')).map(s => s.id), [session.sessionId], 'still one session')
+    const spent = rotation(session, session.token, 10 * unit)
+    t.equal((await store.rotateRefreshToken(spent.input)).status, 'invalid', 'the spent token within grace leads nowhere, and is no theft')
+    t.equal(await store.isRevoked('alice', session.sessionId, 'x'), false)
+    const next = rotation(session, successor, 10 * unit)
+    const rotated = await store.rotateRefreshToken(next.input)
+    t.equal(rotated.status, 'rotated', 'the successor is current')
+    if (rotated.status === 'rotated') t.match(rotated.session, { authTime: stepped?.authTime, acr: 'mfa', amr: ['pwd'] })
+    t.equal((await store.rotateRefreshToken(rotation(session, session.token, 0).input)).status, 'reused', 'after grace the spent token is reuse')
+    t.equal(await store.isRevoked('alice', session.sessionId, 'x'), true)
+    t.equal(await store.stepUpSession({ sub: 'alice', sessionId: session.sessionId, successorDigest: digestRefreshToken(mintRefreshToken(session.sessionId)), idleTimeout: 1_800_000 }), null, 'no live session')
+  })
+
   t.test(`${harness.name}: listSessions leaves out expired sessions`, async t => {
     const store = await harness.create()
     await store.createSession(newSession('alice', { lifetime: 2 * unit, idleTimeout: 2 * unit }))

@@ -33,18 +33,31 @@ export function oauthDescription (message: string): string {
   return message.replaceAll('"', "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]+/gu, percentEncoded)
 }
 
+/** Parameters of a challenge beyond the error: RFC 6750 scope, RFC 9470 max_age and acr_values. */
+export interface StepUpChallenge {
+  scope?: string | undefined
+  /** Whole seconds. */
+  maxAge?: number
+  /** Space-delimited acr values. */
+  acrValues?: string
+}
+
 /**
  * Sets the headers that belong to `error` on `reply`, reports a refusal of the plugin's own on
  * its diagnostics channel, and returns the error to throw.
  */
-export function withChallenge (reply: FastifyReply, realm: string, error: unknown, scope?: string): unknown {
+export function withChallenge (reply: FastifyReply, realm: string, error: unknown, parameters?: StepUpChallenge): unknown {
   const { code, statusCode, message } = error as CodedError
   if ((statusCode as number) < 500 && String(code).startsWith(pluginCodePrefix)) publishRefusal(reply.request, code as string, statusCode as number)
   if (statusCode === 401 || statusCode === 403 || code === 'FST_JWT_AUTH_INVALID_REQUEST') {
     let challenge = `Bearer realm=${quoted(realm)}`
     const name = oauthErrors[code as string]
     if (name !== undefined) challenge += `, error="${name}", error_description="${oauthDescription(message)}"`
-    if (scope !== undefined) challenge += `, scope=${quoted(scope)}`
+    if (parameters !== undefined) {
+      if (parameters.scope !== undefined) challenge += `, scope=${quoted(parameters.scope)}`
+      if (parameters.maxAge !== undefined) challenge += `, max_age=${parameters.maxAge}`
+      if (parameters.acrValues !== undefined) challenge += `, acr_values=${quoted(parameters.acrValues)}`
+    }
     reply.header('www-authenticate', challenge)
   }
   return error

@@ -13,9 +13,9 @@ export function setTokenCookies (
   cookies: CookieConfig,
   refreshPath: string,
   accessToken: string,
-  accessMaxAge: number,
+  accessMaxAge: number | undefined,
   refreshToken: string,
-  refreshMaxAge: number
+  refreshMaxAge: number | undefined
 ): void {
   if (isCrossOriginUnsafe(reply.request, cookies)) return
   reply.setCookie(cookies.accessName, accessToken, {
@@ -36,14 +36,16 @@ export function setTokenCookies (
   })
 }
 
+// A maxAge of undefined makes a browser-session cookie (a login without remember-me).
+
 /** The fingerprint cookie: HttpOnly, Strict, sent to every path (OWASP token sidejacking). */
-export function setFingerprintCookie (reply: FastifyReply, cookies: CookieConfig, name: string, value: string, maxAge: number): void {
+export function setFingerprintCookie (reply: FastifyReply, cookies: CookieConfig, name: string, value: string, maxAge: number | undefined): void {
   if (isCrossOriginUnsafe(reply.request, cookies)) return
   reply.setCookie(name, value, { path: '/', httpOnly: true, secure: cookies.secure, sameSite: 'strict', domain: cookies.domain, maxAge })
 }
 
 /** The anti-CSRF cookie: readable by the page, which echoes it in the x-csrf-token header. */
-export function setCsrfCookie (reply: FastifyReply, cookies: CookieConfig, name: string, value: string, maxAge: number): void {
+export function setCsrfCookie (reply: FastifyReply, cookies: CookieConfig, name: string, value: string, maxAge: number | undefined): void {
   if (isCrossOriginUnsafe(reply.request, cookies)) return
   reply.setCookie(name, value, { path: '/', httpOnly: false, secure: cookies.secure, sameSite: cookies.accessSameSite, domain: cookies.domain, maxAge })
 }

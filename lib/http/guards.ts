@@ -1,8 +1,17 @@
-// requireRoles / requireScopes: preHandler factories that run after app.authenticate.
+// requireRoles / requireScopes / requireAuth: preHandler factories that run after app.authenticate.
 // Roles: the user needs at least one of them. Scopes: the user needs every one (RFC 6750 §3.1).
+// Authentication: recent and strong enough (RFC 9470 step-up challenges).
 import { withChallenge } from './challenge.js'
-import { FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE, FST_JWT_AUTH_INSUFFICIENT_SCOPE, FST_JWT_AUTH_INVALID_GUARD, FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
-import type { AccessTokenPayload, AuthenticateHook, GuardFactory } from '../types.js'
+import type { StepUpChallenge } from './challenge.js'
+import { parseDuration } from '../duration.js'
+import {
+  FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE,
+  FST_JWT_AUTH_INSUFFICIENT_SCOPE,
+  FST_JWT_AUTH_INSUFFICIENT_USER_AUTHENTICATION,
+  FST_JWT_AUTH_INVALID_GUARD,
+  FST_JWT_AUTH_INVALID_OPTION
+} from '../errors.js'
+import type { AccessTokenPayload, AuthenticateHook, GuardFactory, RequireAuthFactory } from '../types.js'
 
 function checkRequired (name: string, required: string[]): void {
   if (required.length === 0 || !required.every(value => typeof value === 'string' && value !== '')) {
@@ -12,13 +21,19 @@ function checkRequired (name: string, required: string[]): void {
 
 type Check = (user: AccessTokenPayload) => boolean
 
+/** The verified user, or a 401 when app.authenticate did not run before the guard `name`. */
+function authenticatedUser (name: string, realm: string, request: { user: unknown }, reply: Parameters<AuthenticateHook>[1]): AccessTokenPayload {
+  const user = request.user as AccessTokenPayload | null
+  // app.authenticate sets the user or refuses the request: without a user it did not run. Still
+  // a 401 (fail closed, no 5xx from a request), with the fix in the message.
+  if (user === null || typeof user !== 'object') throw withChallenge(reply, realm, new FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE(name, name))
+  return user
+}
+
 function guard (name: string, realm: string, check: Check, message: string, scope?: string): AuthenticateHook {
   return async function requireClaims (request, reply) {
-    const user = request.user as AccessTokenPayload | null
-    // app.authenticate sets the user or refuses the request: without a user it did not run. Still
-    // a 401 (fail closed, no 5xx from a request), with the fix in the message.
-    if (user === null || typeof user !== 'object') throw withChallenge(reply, realm, new FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE(name, name))
-    if (!check(user)) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_SCOPE(message), scope)
+    const user = authenticatedUser(name, realm, request, reply)
+    if (!check(user)) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_SCOPE(message), { scope })
   }
 }
 
@@ -43,5 +58,45 @@ export function createRequireScopes (realm: string): GuardFactory {
     }
     const scope = scopes.join(' ')
     return guard('requireScopes', realm, check, `These scopes are required: ${scope}`, scope)
+  }
+}
+
+// RFC 9470 §3: an acr value in acr_values is space-delimited and quoted, so printable ASCII without
+// space, '"' and '\\' (the same set as a scope token).
+const acrValue = /^[\x21\x23-\x5b\x5d-\x7e]+$/
+
+export function createRequireAuth (realm: string): RequireAuthFactory {
+  return function requireAuth (options) {
+    if (options === null || typeof options !== 'object' || (options.maxAge === undefined && options.acr === undefined)) {
+      throw new FST_JWT_AUTH_INVALID_OPTION('requireAuth', 'needs maxAge, acr or both, e.g. requireAuth({ maxAge: \'5m\' })')
+    }
+    const challenge: StepUpChallenge = {}
+    let maxAgeMs: number | undefined
+    if (options.maxAge !== undefined) {
+      maxAgeMs = parseDuration(options.maxAge, 'requireAuth maxAge')
+      // RFC 9470 max_age is whole seconds (OpenID Connect's max_age): round down, never up.
+      challenge.maxAge = Math.floor(maxAgeMs / 1000)
+      if (challenge.maxAge < 1) throw new FST_JWT_AUTH_INVALID_OPTION('requireAuth maxAge', 'must be at least one second')
+      maxAgeMs = challenge.maxAge * 1000
+    }
+    let accepted: ReadonlySet<string> | undefined
+    if (options.acr !== undefined) {
+      if (!Array.isArray(options.acr) || options.acr.length === 0 || !options.acr.every(value => typeof value === 'string' && acrValue.test(value))) {
+        throw new FST_JWT_AUTH_INVALID_OPTION('requireAuth acr', 'takes a non-empty array of acr values of printable ASCII without space, " and \\ (RFC 9470 acr_values)')
+      }
+      accepted = new Set(options.acr)
+      challenge.acrValues = options.acr.join(' ')
+    }
+    const maxAgeMessage = `The authentication is too old for this request: authenticate again (at most ${challenge.maxAge ?? 0} s ago)`
+    const acrMessage = `A stronger authentication is required: ${challenge.acrValues ?? ''}`
+    return async function requireAuthentication (request, reply) {
+      const user = authenticatedUser('requireAuth', realm, request, reply)
+      let refusal: string | undefined
+      if (accepted !== undefined && !(typeof user.acr === 'string' && accepted.has(user.acr))) refusal = acrMessage
+      // A token without auth_time (issued before it existed) fails closed; the clock tolerance
+      // is not given: an authentication must be fresh by the server's clock.
+      else if (maxAgeMs !== undefined && !(typeof user.auth_time === 'number' && Date.now() - user.auth_time * 1000 <= maxAgeMs)) refusal = maxAgeMessage
+      if (refusal !== undefined) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_USER_AUTHENTICATION(refusal), challenge)
+    }
   }
 }

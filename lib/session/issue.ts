@@ -5,9 +5,17 @@ import type { AuthContext } from '../context.js'
 import { mintBinding } from '../tokens/binding.js'
 import { clearTokenCookies, setCsrfCookie, setFingerprintCookie, setTokenCookies } from '../http/cookies.js'
 import { endSession } from './api.js'
+import { withChallenge } from '../http/challenge.js'
 import { claimsOf, storableClaims } from './claims.js'
+import { loginClaims, loginLifetimes, loginStrength } from './login.js'
 import type { StoredClaims } from './claims.js'
-import { FST_JWT_AUTH_CLAIMS_UNAVAILABLE, FST_JWT_AUTH_INVALID_GRANT, FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
+import {
+  FST_JWT_AUTH_CLAIMS_UNAVAILABLE,
+  FST_JWT_AUTH_INVALID_GRANT,
+  FST_JWT_AUTH_INVALID_OPTION,
+  FST_JWT_AUTH_STEP_UP_WITHOUT_SESSION,
+  FST_JWT_AUTH_TOKEN_REVOKED
+} from '../errors.js'
 import type { RotateInput, SessionRecord, Store } from '../store/store.js'
 import {
   digestRefreshToken,
@@ -17,7 +25,17 @@ import {
   parseRefreshToken,
   sealSuccessor
 } from '../tokens/refresh.js'
-import type { ClaimsHook, ClaimsUpdate, CookieTokenResponse, IssueClaims, IssueTokensOptions, RegisteredClaims, TokenResponse } from '../types.js'
+import type {
+  AccessTokenPayload,
+  ClaimsHook,
+  ClaimsUpdate,
+  CookieTokenResponse,
+  IssueClaims,
+  IssueTokensOptions,
+  RegisteredClaims,
+  StepUpOptions,
+  TokenResponse
+} from '../types.js'
 
 const maxUserAgentLength = 256
 
@@ -35,12 +53,14 @@ export function refreshCookiePath (context: AuthContext): string {
 function respond (context: AuthContext, reply: FastifyReply, session: SessionRecord, refreshToken: string, cookiesOnly: boolean): TokenResponse | CookieTokenResponse {
   const { config, access } = context
   const cookies = config.cookies
-  const refreshMaxAge = Math.max(0, Math.floor((session.expiresAt - Date.now()) / 1000))
-  let claims = session.claims as unknown as IssueClaims
+  // A browser-session login's cookies carry no Max-Age, on every refresh too.
+  const persistent = session.persistent !== false
+  const refreshMaxAge = persistent ? Math.max(0, Math.floor((session.expiresAt - Date.now()) / 1000)) : undefined
+  // The login event's claims come from the session, never from the app's claims.
+  let claims = { ...session.claims, ...loginClaims(session) } as unknown as IssueClaims
   let csrfValue: string | undefined
   // Each new access token gets new binding values: their digests in claims, the values in cookies.
   if (cookies !== null && (config.fingerprint !== null || cookies.csrfName !== null)) {
-    claims = { ...claims }
     if (config.fingerprint !== null) {
       const fingerprint = mintBinding()
       setFingerprintCookie(reply, cookies, config.fingerprint, fingerprint.value, refreshMaxAge)
@@ -58,7 +78,7 @@ function respond (context: AuthContext, reply: FastifyReply, session: SessionRec
   // RFC 6749 §5.1: token responses must not be cached.
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   if (cookies !== null) {
-    setTokenCookies(reply, cookies, refreshCookiePath(context), accessToken, expiresIn, refreshToken, refreshMaxAge)
+    setTokenCookies(reply, cookies, refreshCookiePath(context), accessToken, persistent ? expiresIn : undefined, refreshToken, refreshMaxAge)
   }
   const body: TokenResponse | CookieTokenResponse = cookiesOnly
     ? { token_type: 'Bearer', expires_in: expiresIn }
@@ -84,7 +104,9 @@ export async function issueTokens (
 ): Promise<TokenResponse | CookieTokenResponse> {
   const stored = storableClaims(claims, 'issueTokens')
   const { config, emit } = context
-  const cookiesOnly = cookiesOnlyOption(options, config.cookies !== null)
+  const cookiesOnly = cookiesOnlyOption(options, config.cookies !== null, 'issueTokens')
+  const strength = loginStrength(options, 'issueTokens')
+  const { sessionIdleTimeout, ...lifetimes } = loginLifetimes(options, config)
   const sessionId = mintSessionId(claims.sub)
   const refreshToken = mintRefreshToken(sessionId)
   const client = clientDetails(request)
@@ -93,10 +115,14 @@ export async function issueTokens (
     sessionId,
     refreshDigest: digestRefreshToken(refreshToken),
     claims: stored,
-    lifetime: config.sessionLifetime,
-    idleTimeout: config.idleTimeout,
+    lifetime: lifetimes.lifetime,
+    idleTimeout: lifetimes.idleTimeout,
     maxSessions: config.maxSessionsPerUser,
-    ...client
+    ...client,
+    ...strength,
+    // Left out when default, so that a store written before these options sees what it knows.
+    ...(lifetimes.persistent ? {} : { persistent: false }),
+    ...(sessionIdleTimeout === undefined ? {} : { sessionIdleTimeout })
   }))
   const time = Date.now()
   for (const evicted of created.evicted) {
@@ -106,12 +132,44 @@ export async function issueTokens (
   return respond(context, reply, created.session, refreshToken, cookiesOnly)
 }
 
-function cookiesOnlyOption (options: IssueTokensOptions, cookies: boolean): boolean {
-  if (options === null || typeof options !== 'object') throw new FST_JWT_AUTH_INVALID_OPTION('issueTokens options', 'must be an object')
+function cookiesOnlyOption (options: { cookiesOnly?: boolean }, cookies: boolean, source: string): boolean {
+  if (options === null || typeof options !== 'object') throw new FST_JWT_AUTH_INVALID_OPTION(`${source} options`, 'must be an object')
   const { cookiesOnly = false } = options
-  if (typeof cookiesOnly !== 'boolean') throw new FST_JWT_AUTH_INVALID_OPTION('issueTokens cookiesOnly', 'must be a boolean')
-  if (cookiesOnly && !cookies) throw new FST_JWT_AUTH_INVALID_OPTION('issueTokens cookiesOnly', 'needs cookies: with cookies: false the tokens can only go in the body')
+  if (typeof cookiesOnly !== 'boolean') throw new FST_JWT_AUTH_INVALID_OPTION(`${source} cookiesOnly`, 'must be a boolean')
+  if (cookiesOnly && !cookies) throw new FST_JWT_AUTH_INVALID_OPTION(`${source} cookiesOnly`, 'needs cookies: with cookies: false the tokens can only go in the body')
   return cookiesOnly
+}
+
+/**
+ * A step-up inside the session of the request's access token (app.authenticate ran): the user
+ * re-authenticated, so auth_time becomes now and acr/amr are replaced when given; the session's
+ * current refresh token is spent for a new pair, with the same sid. A refresh that races it in
+ * another tab with the old token is refused (invalid_grant), the session lives on.
+ */
+export async function stepUp (
+  context: AuthContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: StepUpOptions = {}
+): Promise<TokenResponse | CookieTokenResponse> {
+  const { config, emit } = context
+  const cookiesOnly = cookiesOnlyOption(options, config.cookies !== null, 'stepUp')
+  const strength = loginStrength(options, 'stepUp')
+  const user = request.user as AccessTokenPayload | null
+  if (user === null || typeof user !== 'object' || typeof user.sid !== 'string') throw withChallenge(reply, config.realm, new FST_JWT_AUTH_STEP_UP_WITHOUT_SESSION())
+  const store = config.store as Store
+  if (typeof store.stepUpSession !== 'function') throw new FST_JWT_AUTH_INVALID_OPTION('store', 'has no stepUpSession method, which reply.stepUp() needs')
+  const successor = mintRefreshToken(user.sid)
+  const session = await storeCall(request.log, 'stepUpSession', () => (store.stepUpSession as NonNullable<Store['stepUpSession']>)({
+    sub: user.sub,
+    sessionId: user.sid,
+    successorDigest: digestRefreshToken(successor),
+    idleTimeout: config.idleTimeout,
+    ...strength
+  }))
+  if (session === null) throw withChallenge(reply, config.realm, new FST_JWT_AUTH_TOKEN_REVOKED())
+  emit({ type: 'stepped-up', sub: user.sub, sessionId: user.sid, time: Date.now(), ...clientDetails(request) }, request.log)
+  return respond(context, reply, session, successor, cookiesOnly)
 }
 
 /** The longest the claims hook may take, so that a refresh never hangs on the app's own store. */

@@ -7,6 +7,7 @@ import type {
   RotateResult,
   SessionInfo,
   SessionRecord,
+  StepUpInput,
   Store
 } from './store.js'
 import { reuseHistory } from './store.js'
@@ -22,6 +23,7 @@ export interface MemoryStoreOptions {
 interface SpentGeneration {
   digest: string
   rotatedAt: number
+  /** '' for a token spent by a step-up: no way back from it. */
   sealedSuccessor: string
 }
 
@@ -59,10 +61,15 @@ export class MemoryStore implements Store {
       sub: input.sub,
       createdAt: now,
       lastUsedAt: now,
-      expiresAt: Math.min(absoluteExpiresAt, now + input.idleTimeout)
+      expiresAt: Math.min(absoluteExpiresAt, now + input.idleTimeout),
+      authTime: now,
+      persistent: input.persistent !== false
     }
     if (input.userAgent !== undefined) info.userAgent = input.userAgent
     if (input.ip !== undefined) info.ip = input.ip
+    if (input.acr !== undefined) info.acr = input.acr
+    if (input.amr !== undefined) info.amr = [...input.amr]
+    if (input.sessionIdleTimeout !== undefined) info.idleTimeout = input.sessionIdleTimeout
     const session: MemorySession = {
       info,
       claims: JSON.stringify(input.claims),
@@ -103,8 +110,7 @@ export class MemoryStore implements Store {
       if (session.spent.length > reuseHistory + 1) session.spent.pop()
       session.current = input.successorDigest
       if (claims !== undefined && !keepOwn) session.claims = claims
-      session.info.lastUsedAt = now
-      session.info.expiresAt = Math.min(session.absoluteExpiresAt, now + input.idleTimeout)
+      this.#restartIdle(session, now, input.idleTimeout)
       return { status: 'rotated', session: record(session) }
     }
     const generation = session.spent.findIndex(spent => spent.digest === input.presentedDigest)
@@ -112,10 +118,26 @@ export class MemoryStore implements Store {
     // Every generation after a spent token was rotated later than it, so within grace too.
     if (now - (session.spent[generation] as SpentGeneration).rotatedAt < input.reuseGrace) {
       const sealedSuccessors = session.spent.slice(0, generation + 1).reverse().map(spent => spent.sealedSuccessor)
+      // A step-up spent a token on the way: nothing leads back, but within grace it is no theft.
+      if (sealedSuccessors.includes('')) return { status: 'invalid' }
       return { status: 'grace', session: record(session), sealedSuccessors }
     }
     this.#deleteSession(session.info)
     return { status: 'reused' }
+  }
+
+  async stepUpSession (input: StepUpInput): Promise<SessionRecord | null> {
+    const now = this.#now()
+    const session = this.#liveSession(input.sub, input.sessionId, now)
+    if (session === undefined) return null
+    session.spent.unshift({ digest: session.current, rotatedAt: now, sealedSuccessor: '' })
+    if (session.spent.length > reuseHistory + 1) session.spent.pop()
+    session.current = input.successorDigest
+    session.info.authTime = now
+    if (input.acr !== undefined) session.info.acr = input.acr
+    if (input.amr !== undefined) session.info.amr = [...input.amr]
+    this.#restartIdle(session, now, input.idleTimeout)
+    return record(session)
   }
 
   async isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
@@ -138,7 +160,7 @@ export class MemoryStore implements Store {
       return null
     }
     this.#deleteSession(session.info)
-    return { ...session.info }
+    return copyInfo(session.info)
   }
 
   async revokeUser (sub: string): Promise<number> {
@@ -160,7 +182,7 @@ export class MemoryStore implements Store {
     const sessions: SessionInfo[] = []
     for (const id of this.#sessionsByUser.get(sub) ?? []) {
       const session = this.#liveSession(sub, id, now)
-      if (session !== undefined) sessions.push({ ...session.info })
+      if (session !== undefined) sessions.push(copyInfo(session.info))
     }
     return sessions
   }
@@ -181,6 +203,13 @@ export class MemoryStore implements Store {
   /** Test hook: how many entries the store holds, expired or not. */
   get size (): { sessions: number, deniedTokens: number } {
     return { sessions: this.#sessions.size, deniedTokens: this.#deniedTokens.size }
+  }
+
+  /** Rotation and step-up restart the idle timer, with the session's own idle lifetime when shorter. */
+  #restartIdle (session: MemorySession, now: number, idleTimeout: number): void {
+    const idle = Math.min(idleTimeout, session.info.idleTimeout ?? idleTimeout)
+    session.info.lastUsedAt = now
+    session.info.expiresAt = Math.min(session.absoluteExpiresAt, now + idle)
   }
 
   #liveSession (sub: string, sessionId: string, now: number): MemorySession | undefined {
@@ -227,5 +256,10 @@ function deniedKey (sub: string, jti: string): string {
 }
 
 function record (session: MemorySession): SessionRecord {
-  return { ...session.info, claims: JSON.parse(session.claims) as Record<string, unknown> }
+  return { ...copyInfo(session.info), claims: JSON.parse(session.claims) as Record<string, unknown> }
+}
+
+/** A copy no caller can change the store through (amr is an array). */
+function copyInfo (info: SessionInfo): SessionInfo {
+  return info.amr === undefined ? { ...info } : { ...info, amr: [...info.amr] }
 }

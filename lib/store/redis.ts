@@ -35,6 +35,7 @@ import type {
   RotateResult,
   SessionInfo,
   SessionRecord,
+  StepUpInput,
   Store
 } from './store.js'
 import { noticeCoverage, noticeRepeatWindow, reuseHistory } from './store.js'
@@ -54,13 +55,18 @@ local function extendIndex (index, now, untilMs)
 end
 `
 
-// KEYS: session, index. ARGV: sessionId, digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix.
+// KEYS: session, index. ARGV: sessionId, digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix,
+// acr, amr (JSON), not persistent ('1'), the session's own idle lifetime (each '' when absent).
 // Returns { now, expiresAt, evicted... }.
 const createSessionLua = `${redisNow}${extendIndex}
 local absolute = now + tonumber(ARGV[4])
 local expires = math.min(absolute, now + tonumber(ARGV[5]))
--- 1. the session, with the digest of its first refresh token
+-- 1. the session, with the digest of its first refresh token; auth_time is its start ('c')
 redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'cl', ARGV[3], 'c', now, 'l', now, 'abs', absolute, 'exp', expires, 'ua', ARGV[7], 'ip', ARGV[8])
+-- the login's strength and lifetimes, only when the login named them (memory per session)
+for i, field in ipairs({ 'acr', 'amr', 'np', 'idle' }) do
+  if ARGV[9 + i] ~= '' then redis.call('HSET', KEYS[1], field, ARGV[9 + i]) end
+end
 redis.call('PEXPIREAT', KEYS[1], expires)
 -- 2. drop index entries whose session has expired
 for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -87,13 +93,16 @@ return result
 
 // KEYS: session, index. ARGV: sessionId, presented, successor, sealed, idle, grace, history size,
 // peek ('1' to only look), claims ('' to keep them), the claims they replace ('' for any).
-// Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims [, sealed successors...] }.
+// Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims, authTime, acr, amr, np, idle
+// [, sealed successors...] } (authTime, acr, amr, np, idle: false when absent).
+// A session's own idle lifetime ('idle') wins over ARGV[5] when shorter.
 // 'old' holds the spent generations, newest first, space-separated: 'digest,rotatedAt,sealed'
 // while the generation is within grace, the bare digest after it (its seal is no longer needed).
 const rotateLua = `${redisNow}${extendIndex}
-local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old', 'prev', 'rot', 'seal')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old', 'prev', 'rot', 'seal', 'at', 'acr', 'amr', 'np', 'idle')
 -- 1. no live session: nothing to rotate (the key expires with the session)
 if not s[1] then return { 'invalid' } end
+local login = { s[13], s[14], s[15], s[16], s[17] }
 -- a session written by 0.1.0 kept its predecessor apart: it becomes the newest spent generation
 if s[10] and s[11] and s[12] then
   s[9] = s[10] .. ',' .. s[11] .. ',' .. s[12] .. ' ' .. (s[9] or '')
@@ -101,8 +110,8 @@ end
 local grace = tonumber(ARGV[6])
 -- 2. the current token: the successor becomes current, the idle timer restarts
 if ARGV[2] == s[1] then
-  if ARGV[8] == '1' then return { 'current', s[3], s[4], s[5], s[6], s[7], s[8] } end
-  local expires = math.min(tonumber(s[2]), now + tonumber(ARGV[5]))
+  if ARGV[8] == '1' then return { 'current', s[3], s[4], s[5], s[6], s[7], s[8], unpack(login) } end
+  local expires = math.min(tonumber(s[2]), now + math.min(tonumber(ARGV[5]), tonumber(s[17] or ARGV[5])))
   -- the presented token joins the spent generations, which keep the newest ARGV[7] + 1
   local old = { ARGV[2] .. ',' .. now .. ',' .. ARGV[4] }
   for entry in string.gmatch(s[9] or '', '%S+') do
@@ -121,19 +130,21 @@ if ARGV[2] == s[1] then
   end
   redis.call('PEXPIREAT', KEYS[1], expires)
   extendIndex(KEYS[2], now, expires)
-  return { 'rotated', s[3], now, expires, s[6], s[7], claims }
+  return { 'rotated', s[3], now, expires, s[6], s[7], claims, unpack(login) }
 end
 -- 3. a spent generation: within grace its seals lead to the current token (the presented
 --    token's seal first); after grace it is reuse, and the session dies
-local result = { 'grace', s[3], s[4], s[5], s[6], s[7], s[8] }
+local result = { 'grace', s[3], s[4], s[5], s[6], s[7], s[8], unpack(login) }
 local seals, linked = {}, true
 for entry in string.gmatch(s[9] or '', '%S+') do
   local digest, rotated, sealed = string.match(entry, '^([^,]+),(%d+),(.+)$')
   digest = digest or entry
-  -- a generation whose seal was dropped breaks the way back for every older one
-  if sealed then table.insert(seals, 1, sealed) else linked = false end
+  -- a generation whose seal was dropped (or a step-up's, sealed '-') breaks the way back for
+  -- every older one
+  if sealed and sealed ~= '-' then table.insert(seals, 1, sealed) else linked = false end
   if digest == ARGV[2] then
-    if linked and now - tonumber(rotated) < grace then
+    if rotated and now - tonumber(rotated) < grace then
+      if not linked then return { 'invalid' } end
       for _, link in ipairs(seals) do result[#result + 1] = link end
       return result
     end
@@ -146,9 +157,33 @@ end
 return { 'invalid' }
 `
 
+// KEYS: session, index. ARGV: sessionId, successor, idle, history size, acr, amr (JSON; each ''
+// to keep it). Returns the session as the rotation does, or nil when it is not live.
+const stepUpLua = `${redisNow}${extendIndex}
+local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'old', 'ua', 'ip', 'cl', 'acr', 'amr', 'np', 'idle')
+if not s[1] then return nil end
+-- 1. the current token is spent without a seal ('-'): nothing leads back from it
+local old = { s[1] .. ',' .. now .. ',-' }
+for entry in string.gmatch(s[4] or '', '%S+') do
+  if #old > tonumber(ARGV[4]) then break end
+  old[#old + 1] = entry
+end
+-- 2. the new authentication: auth_time now, acr and amr replaced when given
+local acr, amr = s[8], s[9]
+if ARGV[5] ~= '' then acr = ARGV[5] end
+if ARGV[6] ~= '' then amr = ARGV[6] end
+local expires = math.min(tonumber(s[2]), now + math.min(tonumber(ARGV[3]), tonumber(s[11] or ARGV[3])))
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'old', table.concat(old, ' '), 'l', now, 'exp', expires, 'at', now)
+if acr then redis.call('HSET', KEYS[1], 'acr', acr) end
+if amr then redis.call('HSET', KEYS[1], 'amr', amr) end
+redis.call('PEXPIREAT', KEYS[1], expires)
+extendIndex(KEYS[2], now, expires)
+return { 'rotated', s[3], now, expires, s[5], s[6], s[7], now, acr, amr, s[10], s[11] }
+`
+
 // KEYS: session, index. ARGV: sessionId, digest ('' for any). Returns the session or nil.
 const revokeSessionLua = `
-local s = redis.call('HMGET', KEYS[1], 'cur', 'old', 'c', 'l', 'exp', 'ua', 'ip', 'prev')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'old', 'c', 'l', 'exp', 'ua', 'ip', 'prev', 'at', 'acr', 'amr', 'np', 'idle')
 if not s[1] then return nil end
 -- a digest, when given, must be the current token or one of the spent generations kept (a
 -- session written by 0.1.0 keeps its predecessor in 'prev')
@@ -161,7 +196,7 @@ if ARGV[2] ~= '' and ARGV[2] ~= s[1] and ARGV[2] ~= s[8] then
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return { s[3], s[4], s[5], s[6], s[7] }
+return { s[3], s[4], s[5], s[6], s[7], s[9], s[10], s[11], s[12], s[13] }
 `
 
 // KEYS: index. ARGV: sessionKeyPrefix, claims. Replaces the claims of each live session of the
@@ -187,13 +222,15 @@ redis.call('DEL', KEYS[1])
 return live
 `
 
-// KEYS: index. ARGV: sessionKeyPrefix. Returns id, createdAt, lastUsedAt, expiresAt, ua, ip per live session.
+// KEYS: index. ARGV: sessionKeyPrefix. Returns id, createdAt, lastUsedAt, expiresAt, ua, ip,
+// authTime, acr, amr, np, idle (the last five false when absent) per live session.
 const listSessionsLua = `
 local result = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local s = redis.call('HMGET', ARGV[1] .. id, 'c', 'l', 'exp', 'ua', 'ip')
+  local s = redis.call('HMGET', ARGV[1] .. id, 'c', 'l', 'exp', 'ua', 'ip', 'at', 'acr', 'amr', 'np', 'idle')
   if s[1] then
-    for _, value in ipairs({ id, s[1], s[2], s[3], s[4], s[5] }) do result[#result + 1] = value end
+    result[#result + 1] = id
+    for i = 1, 10 do result[#result + 1] = s[i] end
   end
 end
 return result
@@ -261,6 +298,7 @@ interface ScriptClient {
   fastifyJwtAuthRevokeUser: ScriptCall
   fastifyJwtAuthListSessions: ScriptCall
   fastifyJwtAuthUpdateClaims: ScriptCall
+  fastifyJwtAuthStepUp: ScriptCall
   fastifyJwtAuthNotice: ScriptCall
   fastifyJwtAuthFollow: ScriptCall
 }
@@ -388,6 +426,7 @@ export class RedisStore implements Store {
     this.client.defineCommand('fastifyJwtAuthRevokeUser', { numberOfKeys: 1, lua: revokeUserLua })
     this.client.defineCommand('fastifyJwtAuthListSessions', { numberOfKeys: 1, lua: listSessionsLua, readOnly: true })
     this.client.defineCommand('fastifyJwtAuthUpdateClaims', { numberOfKeys: 1, lua: updateClaimsLua })
+    this.client.defineCommand('fastifyJwtAuthStepUp', { numberOfKeys: 2, lua: stepUpLua })
     this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 3, lua: noticeLua })
     this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
     this.#scripts = this.#wrapScripts(this.client as unknown as ScriptClient)
@@ -410,6 +449,8 @@ export class RedisStore implements Store {
       fastifyJwtAuthListSessions: (...args) => client.fastifyJwtAuthListSessions(...args),
       // A claims update takes privileges away as often as it grants them: as durable as a revocation.
       fastifyJwtAuthUpdateClaims: (...args) => this.#acknowledged(String(args[0]), client.fastifyJwtAuthUpdateClaims(...args), () => true),
+      // A step-up spends a refresh token: as durable as a rotation.
+      fastifyJwtAuthStepUp: (...args) => this.#acknowledged(String(args[0]), client.fastifyJwtAuthStepUp(...args), reply => reply !== null),
       fastifyJwtAuthNotice: (...args) => client.fastifyJwtAuthNotice(...args),
       fastifyJwtAuthFollow: (...args) => client.fastifyJwtAuthFollow(...args)
     }
@@ -421,13 +462,14 @@ export class RedisStore implements Store {
     const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthCreateSession(
       `${user}:s:${input.sessionId}`, `${user}:ss`,
       input.sessionId, input.refreshDigest, claims, input.lifetime, input.idleTimeout, input.maxSessions,
-      input.userAgent ?? '', input.ip ?? '', `${user}:s:`
+      input.userAgent ?? '', input.ip ?? '', `${user}:s:`,
+      input.acr ?? '', input.amr === undefined ? '' : JSON.stringify(input.amr), input.persistent === false ? '1' : '', input.sessionIdleTimeout ?? ''
     ) as Promise<Reply>, created => created.length > 2)
     const evicted = reply.slice(2) as string[]
     const now = Number(reply[0])
-    const session: SessionRecord = withClient({
+    const session = withLogin(withClient({
       id: input.sessionId, sub: input.sub, createdAt: now, lastUsedAt: now, expiresAt: Number(reply[1]), claims: input.claims
-    }, input.userAgent ?? '', input.ip ?? '')
+    } as SessionRecord, input.userAgent ?? '', input.ip ?? ''), [null, input.acr ?? null, input.amr === undefined ? null : JSON.stringify(input.amr), input.persistent === false ? '1' : null, input.sessionIdleTimeout ?? null])
     return { session, evicted }
   }
 
@@ -441,17 +483,19 @@ export class RedisStore implements Store {
     ) as Promise<Reply>, rotated => rotated[0] === 'reused')
     const status = reply[0] as RotateResult['status']
     if (status === 'invalid' || status === 'reused') return { status }
-    const session: SessionRecord = withClient({
-      id: input.sessionId,
-      sub: input.sub,
-      createdAt: Number(reply[1]),
-      lastUsedAt: Number(reply[2]),
-      expiresAt: Number(reply[3]),
-      claims: JSON.parse(reply[6] as string) as Record<string, unknown>
-    }, reply[4] as string, reply[5] as string)
+    const session = sessionOf(input.sub, input.sessionId, reply)
     return status === 'grace'
-      ? { status, session, sealedSuccessors: reply.slice(7) as string[] }
+      ? { status, session, sealedSuccessors: reply.slice(12) as string[] }
       : { status, session }
+  }
+
+  async stepUpSession (input: StepUpInput): Promise<SessionRecord | null> {
+    const user = this.#userKey(input.sub)
+    const reply = await this.#call(this.#scripts.fastifyJwtAuthStepUp(
+      `${user}:s:${input.sessionId}`, `${user}:ss`,
+      input.sessionId, input.successorDigest, input.idleTimeout, reuseHistory, input.acr ?? '', input.amr === undefined ? '' : JSON.stringify(input.amr)
+    ) as Promise<Reply | null>)
+    return reply === null ? null : sessionOf(input.sub, input.sessionId, reply)
   }
 
   async isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
@@ -487,9 +531,9 @@ export class RedisStore implements Store {
       reply = await this.#conditional(sub, call(), revoked => revoked !== null)
     }
     if (reply === null) return null
-    return withClient({
+    return withLogin(withClient({
       id: sessionId, sub, createdAt: Number(reply[0]), lastUsedAt: Number(reply[1]), expiresAt: Number(reply[2])
-    }, reply[3] as string, reply[4] as string)
+    } as SessionInfo, reply[3] as string, reply[4] as string), reply.slice(5))
   }
 
   async revokeUser (sub: string): Promise<number> {
@@ -500,16 +544,16 @@ export class RedisStore implements Store {
 
   async listSessions (sub: string): Promise<SessionInfo[]> {
     const user = this.#userKey(sub)
-    const reply = await this.#call(this.#scripts.fastifyJwtAuthListSessions(`${user}:ss`, `${user}:s:`)) as string[]
+    const reply = await this.#call(this.#scripts.fastifyJwtAuthListSessions(`${user}:ss`, `${user}:s:`)) as Reply
     const sessions: SessionInfo[] = []
-    for (let i = 0; i < reply.length; i += 6) {
-      sessions.push(withClient({
+    for (let i = 0; i < reply.length; i += 11) {
+      sessions.push(withLogin(withClient({
         id: reply[i] as string,
         sub,
         createdAt: Number(reply[i + 1]),
         lastUsedAt: Number(reply[i + 2]),
         expiresAt: Number(reply[i + 3])
-      }, reply[i + 4] as string, reply[i + 5] as string))
+      } as SessionInfo, reply[i + 4] as string, reply[i + 5] as string), reply.slice(i + 6, i + 11)))
     }
     return sessions
   }
@@ -723,6 +767,31 @@ function withoutCredentials (url: string): string {
   parsed.username = ''
   parsed.password = ''
   return parsed.toString()
+}
+
+/** A session as the rotate and step-up scripts answer it. */
+function sessionOf (sub: string, sessionId: string, reply: Reply): SessionRecord {
+  return withLogin(withClient({
+    id: sessionId,
+    sub,
+    createdAt: Number(reply[1]),
+    lastUsedAt: Number(reply[2]),
+    expiresAt: Number(reply[3]),
+    claims: JSON.parse(reply[6] as string) as Record<string, unknown>
+  } as SessionRecord, reply[4] as string, reply[5] as string), reply.slice(7, 12))
+}
+
+/**
+ * Adds the login's strength and lifetimes from the hash fields at, acr, amr, np and idle (null
+ * when absent): a session that never stepped up authenticated when it started.
+ */
+function withLogin<T extends SessionInfo> (session: T, [authTime, acr, amr, notPersistent, idle]: Reply): T {
+  session.authTime = authTime === null || authTime === undefined ? session.createdAt : Number(authTime)
+  if (acr !== null && acr !== undefined) session.acr = String(acr)
+  if (amr !== null && amr !== undefined) session.amr = JSON.parse(String(amr)) as string[]
+  session.persistent = notPersistent !== '1'
+  if (idle !== null && idle !== undefined) session.idleTimeout = Number(idle)
+  return session
 }
 
 /** Adds the optional client details, which Redis stores as '' when absent. */

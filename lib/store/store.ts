@@ -14,6 +14,19 @@ export interface SessionInfo {
   expiresAt: number
   userAgent?: string
   ip?: string
+  /**
+   * Epoch ms of the user's last real authentication (OpenID Connect Core §2 `auth_time`): the
+   * login, or the last step-up. Never moved by a refresh.
+   */
+  authTime: number
+  /** Authentication context class of that authentication (`acr`), when the app named one. */
+  acr?: string
+  /** Authentication methods of that authentication (`amr`, RFC 8176), when the app named them. */
+  amr?: string[]
+  /** False for a login without remember-me: its cookies last as long as the browser session. */
+  persistent: boolean
+  /** The session's own idle lifetime in ms, when its login set one shorter than the configured one. */
+  idleTimeout?: number
 }
 
 /** A session plus the app's claims, which each refreshed access token carries again. */
@@ -35,6 +48,31 @@ export interface CreateSessionInput {
   maxSessions: number
   userAgent?: string
   ip?: string
+  /** The login's `acr` and `amr`, kept with the session; `auth_time` is the session's start. */
+  acr?: string
+  amr?: string[]
+  /** False: a browser-session login (default true). */
+  persistent?: boolean
+  /**
+   * A shorter idle lifetime for this session alone, in ms: recorded, and used instead of the
+   * rotation's `idleTimeout` when shorter. `idleTimeout` above is then this value too.
+   */
+  sessionIdleTimeout?: number
+}
+
+/**
+ * A step-up inside a session: the user authenticated again. `auth_time` becomes now, `acr` and
+ * `amr` are replaced when given (kept when absent), and the current refresh token is spent in
+ * favour of `successorDigest` as by a rotation, but without a seal: a refresh with the spent
+ * token within grace is refused (invalid), after it is reuse.
+ */
+export interface StepUpInput {
+  sub: string
+  sessionId: string
+  successorDigest: string
+  idleTimeout: number
+  acr?: string
+  amr?: string[]
 }
 
 export interface CreateSessionResult {
@@ -111,6 +149,11 @@ export interface Store {
    * them); resolves to how many sessions were changed.
    */
   updateClaims (sub: string, claims: Record<string, unknown>): Promise<number>
+  /**
+   * Optional (needed by `reply.stepUp()`): raises the login strength of a live session and rotates
+   * its refresh token (see StepUpInput). Resolves to the session, or null when it is not live.
+   */
+  stepUpSession? (input: StepUpInput): Promise<SessionRecord | null>
   /**
    * Optional: called once when the app is ready, not awaited; a rejection is logged as a warning
    * whose message should name the cause and the fix (never a password). The app starts anyway.
