@@ -41,6 +41,7 @@ import { reuseHistory } from 'fastify-jwt-auth'
  * @typedef {import('fastify-jwt-auth').RotateResult} RotateResult
  * @typedef {import('fastify-jwt-auth').SessionInfo} SessionInfo
  * @typedef {import('fastify-jwt-auth').SessionRecord} SessionRecord
+ * @typedef {import('fastify-jwt-auth').StepUpInput} StepUpInput
  * @typedef {import('pg').Pool} Pool
  * @typedef {import('pg').PoolClient} PoolClient
  *
@@ -55,7 +56,7 @@ import { reuseHistory } from 'fastify-jwt-auth'
  *   (default: console.error). The purge is tried again after the next purgeInterval.
  *
  * @typedef {object} SpentGeneration A rotated refresh token: digest, rotation time (epoch ms), the
- *   successor sealed with it (opaque here).
+ *   successor sealed with it (opaque here; '' for a token a step-up spent: nothing leads back).
  * @property {string} digest
  * @property {number} rotatedAt
  * @property {string} sealed
@@ -72,13 +73,18 @@ import { reuseHistory } from 'fastify-jwt-auth'
  * @property {Date} last_used_at
  * @property {Date} absolute_expires_at
  * @property {Date} expires_at
+ * @property {Date | null} auth_time the last step-up (null: the login, created_at)
+ * @property {string | null} acr
+ * @property {string[] | null} amr
+ * @property {boolean} persistent
+ * @property {string | null} own_idle_timeout ms (bigint), when the login set a shorter one
  */
 
 /** The database's clock, to the millisecond: what every stored time is taken from. */
 const now = "date_trunc('milliseconds', clock_timestamp())"
 
 /** The session columns that SessionInfo is made of. */
-const infoColumns = 'id, sub, created_at, last_used_at, expires_at, user_agent, ip'
+const infoColumns = 'id, sub, created_at, last_used_at, expires_at, user_agent, ip, auth_time, acr, amr, persistent, own_idle_timeout'
 
 /**
  * PostgreSQL text cannot hold U+0000, so no stored sub, id or digest contains it: a lookup by
@@ -116,6 +122,13 @@ CREATE TABLE IF NOT EXISTS ${s}.jwt_auth_sessions (
   absolute_expires_at timestamptz NOT NULL,        -- fixed at login
   expires_at          timestamptz NOT NULL         -- min(absolute end, idle end)
 );
+-- The login event (auth_time, acr, amr) and the login's own lifetimes; added to older tables.
+ALTER TABLE ${s}.jwt_auth_sessions
+  ADD COLUMN IF NOT EXISTS auth_time        timestamptz,                 -- the last step-up; null: created_at
+  ADD COLUMN IF NOT EXISTS acr              text,
+  ADD COLUMN IF NOT EXISTS amr              jsonb,
+  ADD COLUMN IF NOT EXISTS persistent       boolean NOT NULL DEFAULT true, -- false: browser-session cookies
+  ADD COLUMN IF NOT EXISTS own_idle_timeout bigint;                      -- ms, when shorter than the configured one
 CREATE INDEX IF NOT EXISTS jwt_auth_sessions_by_user ON ${s}.jwt_auth_sessions (sub, created_seq);
 CREATE INDEX IF NOT EXISTS jwt_auth_sessions_by_expiry ON ${s}.jwt_auth_sessions (expires_at);
 
@@ -218,12 +231,14 @@ export class PostgresStore {
       await client.query(`DELETE FROM ${this.#sessions} WHERE sub = $1 AND expires_at <= clock_timestamp()`, [input.sub])
       const { rows: [row] } = await client.query(`
         INSERT INTO ${this.#sessions} (id, sub, current_digest, claims, user_agent, ip,
-          created_at, last_used_at, absolute_expires_at, expires_at)
-        SELECT $1, $2, $3, $4, $5, $6, t.now, t.now, t.now + $7::float8 * interval '1 ms', t.now + least($7::float8, $8::float8) * interval '1 ms'
+          created_at, last_used_at, absolute_expires_at, expires_at, acr, amr, persistent, own_idle_timeout)
+        SELECT $1, $2, $3, $4, $5, $6, t.now, t.now, t.now + $7::float8 * interval '1 ms', t.now + least($7::float8, $8::float8) * interval '1 ms',
+          $9, $10::jsonb, $11, $12
         FROM (SELECT ${now} AS now) t
         RETURNING ${infoColumns}`,
       [input.sessionId, input.sub, input.refreshDigest, JSON.stringify(input.claims),
-        input.userAgent ?? null, input.ip ?? null, input.lifetime, input.idleTimeout])
+        input.userAgent ?? null, input.ip ?? null, input.lifetime, input.idleTimeout,
+        input.acr ?? null, input.amr === undefined ? null : JSON.stringify(input.amr), input.persistent !== false, input.sessionIdleTimeout ?? null])
       // The oldest sessions beyond the cap go; the new one is the newest.
       const { rows: evicted } = await client.query(`
         DELETE FROM ${this.#sessions} WHERE id IN (
@@ -266,7 +281,7 @@ export class PostgresStore {
         // The new claims, unless the session's changed since they were read (updateClaims wins).
         const keepOwn = input.claimsFrom !== undefined && JSON.stringify(input.claimsFrom) !== JSON.stringify(session.claims)
         const claims = keepOwn ? session.claims : input.claims ?? session.claims
-        const expiresAt = Math.min(session.absolute_expires_at.getTime(), time + input.idleTimeout)
+        const expiresAt = Math.min(session.absolute_expires_at.getTime(), time + idleOf(session, input.idleTimeout))
         const { rows: [row] } = await client.query(`
           UPDATE ${this.#sessions}
           SET current_digest = $2, spent = $3, claims = $4, last_used_at = $5, expires_at = $6
@@ -279,6 +294,8 @@ export class PostgresStore {
       if (generation !== -1 && time - session.spent[generation].rotatedAt < input.reuseGrace) {
         // Rotated within grace (every later generation too): its seals lead to the current token.
         const sealedSuccessors = session.spent.slice(0, generation + 1).reverse().map(spent => spent.sealed)
+        // A step-up spent a token on the way: nothing leads back, but within grace it is no theft.
+        if (sealedSuccessors.includes('')) return { status: 'invalid' }
         return { status: 'grace', session: { ...sessionInfo(session), claims: session.claims }, sealedSuccessors }
       }
       if (generation !== -1) {
@@ -289,6 +306,28 @@ export class PostgresStore {
       // A token this session never issued (made up, or older than the history): no harm done.
       return { status: 'invalid' }
     })
+  }
+
+  /**
+   * A step-up: auth_time now, acr and amr replaced when given, the current token spent without a
+   * seal; one statement, which waits for a concurrent rotation of the row.
+   * @param {StepUpInput} input
+   * @returns {Promise<SessionRecord | null>}
+   */
+  async stepUpSession (input) {
+    if (unstorable(input.sub, input.sessionId)) return null
+    const { rows: [row] } = await this.#pool.query(`
+      UPDATE ${this.#sessions} AS s
+      SET current_digest = $3,
+        spent = jsonb_path_query_array(jsonb_build_array(jsonb_build_object('digest', s.current_digest, 'rotatedAt', t.ms, 'sealed', '')) || s.spent, '$[0 to ${reuseHistory}]'),
+        auth_time = t.now, last_used_at = t.now,
+        acr = coalesce($4, s.acr), amr = coalesce($5::jsonb, s.amr),
+        expires_at = least(s.absolute_expires_at, t.now + least($6::float8, coalesce(s.own_idle_timeout, $6::float8)) * interval '1 ms')
+      FROM (SELECT n AS now, (extract(epoch FROM n) * 1000)::bigint AS ms FROM (SELECT ${now} AS n) c) t
+      WHERE s.id = $2 AND s.sub = $1 AND s.expires_at > t.now
+      RETURNING ${infoColumns.split(', ').map(column => `s.${column}`).join(', ')}, s.claims`,
+    [input.sub, input.sessionId, input.successorDigest, input.acr ?? null, input.amr === undefined ? null : JSON.stringify(input.amr), input.idleTimeout])
+    return row === undefined ? null : { ...sessionInfo(row), claims: row.claims }
   }
 
   /**
@@ -470,8 +509,18 @@ export class PostgresStore {
 }
 
 /**
+ * The idle lifetime a rotation restarts: the session's own when it is shorter.
+ * @param {Pick<SessionRow, 'own_idle_timeout'>} row
+ * @param {number} idleTimeout ms
+ * @returns {number}
+ */
+function idleOf (row, idleTimeout) {
+  return row.own_idle_timeout === null ? idleTimeout : Math.min(idleTimeout, Number(row.own_idle_timeout))
+}
+
+/**
  * A row as the plugin sees a session: epoch ms, and no empty client details.
- * @param {Pick<SessionRow, 'id' | 'sub' | 'created_at' | 'last_used_at' | 'expires_at' | 'user_agent' | 'ip'>} row
+ * @param {Pick<SessionRow, 'id' | 'sub' | 'created_at' | 'last_used_at' | 'expires_at' | 'user_agent' | 'ip' | 'auth_time' | 'acr' | 'amr' | 'persistent' | 'own_idle_timeout'>} row
  * @returns {SessionInfo}
  */
 function sessionInfo (row) {
@@ -481,10 +530,15 @@ function sessionInfo (row) {
     sub: row.sub,
     createdAt: row.created_at.getTime(),
     lastUsedAt: row.last_used_at.getTime(),
-    expiresAt: row.expires_at.getTime()
+    expiresAt: row.expires_at.getTime(),
+    authTime: (row.auth_time ?? row.created_at).getTime(),
+    persistent: row.persistent
   }
   if (row.user_agent !== null) info.userAgent = row.user_agent
   if (row.ip !== null) info.ip = row.ip
+  if (row.acr !== null) info.acr = row.acr
+  if (row.amr !== null) info.amr = row.amr
+  if (row.own_idle_timeout !== null) info.idleTimeout = Number(row.own_idle_timeout)
   return info
 }
 
