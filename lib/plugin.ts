@@ -11,7 +11,7 @@ import { FST_JWT_AUTH_ALREADY_REGISTERED } from './errors.js'
 import type { AuthContext } from './context.js'
 import { createRequireAuth, createRequireRoles, createRequireScopes } from './http/guards.js'
 import { issueTokens, stepUp } from './session/issue.js'
-import { declareBearerSecurity } from './http/openapi.js'
+import { declareBearerSecurity, describeAuthRequirements } from './http/openapi.js'
 import { normaliseOptions } from './options.js'
 import { RevocationReplica } from './session/replica.js'
 import type { Config } from './options.js'
@@ -97,7 +97,10 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
   }
   fastify.addHook('onError', retryAfterOnOutage)
   // With the openapi option, routes guarded by app.authenticate name the bearer scheme for @fastify/swagger.
-  if (config.openapiSecurityScheme !== null) fastify.addHook('onRoute', declareBearerSecurity(authenticate, config.openapiSecurityScheme))
+  if (config.openapiSecurityScheme !== null) {
+    fastify.addHook('onRoute', declareBearerSecurity(authenticate, config.openapiSecurityScheme))
+    fastify.addHook('onRoute', describeAuthRequirements)
+  }
 
   if (config.routes !== null) {
     await fastify.register(createRoutes(context, authenticate, verifyRequest), { prefix: config.routes.prefix })

@@ -27,6 +27,7 @@ interface Response {
 interface Operation {
   tags?: string[]
   summary?: string
+  description?: string
   security?: Array<Record<string, string[]>>
   parameters?: Array<{ name: string, in: string }>
   requestBody?: { content: Record<string, { schema: Schema }> }
@@ -129,7 +130,7 @@ t.test('the built-in routes are documented with their bodies, responses, errors,
   t.same(sessions.security, bearerRequired)
   t.same(Object.keys(sessions.responses).sort(), ['200', '400', '401', '503'])
   const sessionItem = jsonSchema(sessions.responses['200']).items as Schema
-  t.same(Object.keys(sessionItem.properties ?? {}), ['id', 'sub', 'createdAt', 'lastUsedAt', 'expiresAt', 'userAgent', 'ip', 'current'])
+  t.same(Object.keys(sessionItem.properties ?? {}), ['id', 'sub', 'createdAt', 'lastUsedAt', 'expiresAt', 'userAgent', 'ip', 'authTime', 'acr', 'amr', 'persistent', 'idleTimeout', 'current'])
 
   const endSession = operation(doc, '/auth/sessions/{*}', 'delete')
   t.same(endSession.security, bearerRequired)
@@ -310,4 +311,20 @@ t.test('the response schemas reshape no response', async t => {
   const invalid = await defaults.app.inject({ method: 'DELETE', url: '/auth/sessions/short' })
   t.equal(invalid.statusCode, 400)
   t.equal(invalid.json().code, 'FST_ERR_VALIDATION', 'a validation error keeps its code')
+})
+
+t.test('routes guarded by requireAuth say what authentication they need, after their own description', async t => {
+  const { app, doc } = await documentedApp({}, {
+    routes: app => {
+      app.get('/settings', { preHandler: [app.authenticate, app.requireAuth({ maxAge: '5m' })] }, async () => 'hi')
+      app.get('/mfa', { preHandler: [app.authenticate, app.requireAuth({ acr: ['mfa', 'phr'] })], schema: { description: 'Payments.' } }, async () => 'hi')
+      app.get('/both', { onRequest: app.authenticate, preHandler: app.requireAuth({ maxAge: 60, acr: ['mfa'] }) }, async () => 'hi')
+    }
+  })
+  t.teardown(() => app.close())
+  t.equal(operation(doc, '/settings', 'get').description,
+    'Needs an authentication at most 300 s old (auth_time); otherwise 401 with WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age (RFC 9470): authenticate again or step up.')
+  t.match(operation(doc, '/mfa', 'get').description, /^Payments\.\n\nNeeds an acr of mfa, phr; otherwise 401 .*acr_values \(RFC 9470\)/)
+  t.match(operation(doc, '/both', 'get').description, /^Needs an authentication at most 60 s old \(auth_time\) and an acr of mfa;.*max_age, acr_values/)
+  t.same(operation(doc, '/settings', 'get').security, bearerRequired)
 })

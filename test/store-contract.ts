@@ -368,7 +368,7 @@ export function storeContract (t: Test, harness: StoreHarness): void {
       t.equal(rotated.status, 'rotated')
       if (rotated.status !== 'rotated') return
       t.match(rotated.session, { authTime: made.authTime, acr: 'mfa', amr: ['pwd', 'otp'], persistent: false, idleTimeout: 1_000_000 }, `unchanged by rotation ${i + 1}`)
-      t.ok(rotated.session.lastUsedAt > made.authTime, 'a rotation is not an authentication')
+      t.ok(rotated.session.lastUsedAt > (made.authTime as number), 'a rotation is not an authentication')
       token = next.successor
     }
     const listed = await store.listSessions('alice')
@@ -401,7 +401,7 @@ export function storeContract (t: Test, harness: StoreHarness): void {
     const successor = mintRefreshToken(session.sessionId)
     const stepped = await store.stepUpSession({ sub: 'alice', sessionId: session.sessionId, successorDigest: digestRefreshToken(successor), idleTimeout: 1_800_000, acr: 'mfa' })
     t.match(stepped, { id: session.sessionId, createdAt: created.createdAt, acr: 'mfa', amr: ['pwd'], claims: { sub: 'alice' } }, 'acr replaced, amr kept')
-    t.ok((stepped?.authTime ?? 0) >= created.authTime + 2 * unit, 'auth_time is the step-up')
+    t.ok((stepped?.authTime ?? 0) >= (created.authTime as number) + 2 * unit, 'auth_time is the step-up')
     t.equal(stepped?.lastUsedAt, stepped?.authTime)
     t.same((await store.listSessions('alice')).map(s => s.id), [session.sessionId], 'still one session')
     const spent = rotation(session, session.token, 10 * unit)

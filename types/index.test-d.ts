@@ -195,7 +195,7 @@ void app.register(jwtAuth, {
   secret: 'x'.repeat(32),
   onEvent (event) {
     expectTrue<Equal<typeof event, AuthEvent>>()
-    expectTrue<Equal<AuthEventType, 'issued' | 'refreshed' | 'reuse-detected' | 'token-revoked' | 'session-revoked' | 'user-revoked'>>()
+    expectTrue<Equal<AuthEventType, 'issued' | 'refreshed' | 'stepped-up' | 'reuse-detected' | 'token-revoked' | 'session-revoked' | 'user-revoked'>>()
     expectType<string>(event.sub)
     expectType<number>(event.time)
     expectType<string | undefined>(event.sessionId)
@@ -272,3 +272,46 @@ app.post('/login-cookies', async (_request, reply) => {
   expectTrue<Equal<typeof full, TokenResponse>>()
   return body
 })
+
+// Login strength and lifetimes (DESIGN §7): the options of issueTokens, stepUp and requireAuth.
+app.post('/login-strong', async (_request, reply) => {
+  const body = await reply.issueTokens({ sub: 'alice', tenant: 'acme' }, { acr: 'mfa', amr: ['pwd', 'otp'], persistent: false, expiresIn: '1d', idleTimeout: '1h' })
+  expectTrue<Equal<typeof body, TokenResponse>>()
+  // @ts-expect-error amr is a list of method names
+  await reply.issueTokens({ sub: 'alice', tenant: 'acme' }, { amr: 'pwd' })
+  // @ts-expect-error persistent is a boolean
+  await reply.issueTokens({ sub: 'alice', tenant: 'acme' }, { persistent: 'no' })
+  // @ts-expect-error lifetimes are durations
+  await reply.issueTokens({ sub: 'alice', tenant: 'acme' }, { expiresIn: 'soon' })
+  // @ts-expect-error auth_time belongs to the login event, not to the claims
+  await reply.issueTokens({ sub: 'alice', tenant: 'acme', auth_time: 1 })
+  // @ts-expect-error so does acr
+  await reply.issueTokens({ sub: 'alice', tenant: 'acme', acr: 'mfa' })
+  return body
+})
+app.post('/confirm', { preHandler: app.authenticate }, async (request, reply) => {
+  expectType<number | undefined>(request.user.auth_time)
+  expectType<string | undefined>(request.user.acr)
+  expectType<string[] | undefined>(request.user.amr)
+  expectTrue<Equal<Awaited<ReturnType<typeof reply.stepUp>>, TokenResponse | CookieTokenResponse>>()
+  const cookieOnly = await reply.stepUp({ acr: 'mfa', cookiesOnly: true })
+  expectTrue<Equal<typeof cookieOnly, CookieTokenResponse>>()
+  const full = await reply.stepUp({ amr: ['pwd'] })
+  expectTrue<Equal<typeof full, TokenResponse>>()
+  // @ts-expect-error stepUp takes no claims
+  await reply.stepUp({ sub: 'bob' })
+  return full
+})
+app.get('/settings', { preHandler: [app.authenticate, app.requireAuth({ maxAge: '5m' })] }, async () => 'ok')
+app.get('/mfa-only', { preHandler: [app.authenticate, app.requireAuth({ maxAge: 300, acr: ['mfa'] })] }, async () => 'ok')
+// @ts-expect-error acr is a list of acceptable values
+app.requireAuth({ acr: 'mfa' })
+// @ts-expect-error maxAge is a duration
+app.requireAuth({ maxAge: 'five minutes' })
+void (async () => {
+  const [listed] = await app.jwtAuth.listSessions('alice')
+  expectType<number | undefined>(listed?.authTime)
+  expectType<boolean | undefined>(listed?.persistent)
+  expectType<string[] | undefined>(listed?.amr)
+  expectType<number | undefined>(listed?.idleTimeout)
+})()

@@ -65,6 +65,9 @@ export function createRequireScopes (realm: string): GuardFactory {
 // space, '"' and '\\' (the same set as a scope token).
 const acrValue = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 
+/** What each requireAuth guard needs, in words, for the OpenAPI description of its routes. */
+export const authRequirements = new WeakMap<AuthenticateHook, string>()
+
 export function createRequireAuth (realm: string): RequireAuthFactory {
   return function requireAuth (options) {
     if (options === null || typeof options !== 'object' || (options.maxAge === undefined && options.acr === undefined)) {
@@ -89,7 +92,7 @@ export function createRequireAuth (realm: string): RequireAuthFactory {
     }
     const maxAgeMessage = `The authentication is too old for this request: authenticate again (at most ${challenge.maxAge ?? 0} s ago)`
     const acrMessage = `A stronger authentication is required: ${challenge.acrValues ?? ''}`
-    return async function requireAuthentication (request, reply) {
+    const hook: AuthenticateHook = async function requireAuthentication (request, reply) {
       const user = authenticatedUser('requireAuth', realm, request, reply)
       let refusal: string | undefined
       if (accepted !== undefined && !(typeof user.acr === 'string' && accepted.has(user.acr))) refusal = acrMessage
@@ -98,5 +101,11 @@ export function createRequireAuth (realm: string): RequireAuthFactory {
       else if (maxAgeMs !== undefined && !(typeof user.auth_time === 'number' && Date.now() - user.auth_time * 1000 <= maxAgeMs)) refusal = maxAgeMessage
       if (refusal !== undefined) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_USER_AUTHENTICATION(refusal), challenge)
     }
+    const needs = [
+      challenge.maxAge === undefined ? '' : `an authentication at most ${challenge.maxAge} s old (auth_time)`,
+      challenge.acrValues === undefined ? '' : `an acr of ${challenge.acrValues.split(' ').join(', ')}`
+    ].filter(part => part !== '').join(' and ')
+    authRequirements.set(hook, `Needs ${needs}; otherwise 401 with WWW-Authenticate: Bearer error="insufficient_user_authentication"${challenge.maxAge === undefined ? '' : ', max_age'}${challenge.acrValues === undefined ? '' : ', acr_values'} (RFC 9470): authenticate again or step up.`)
+    return hook
   }
 }

@@ -2,6 +2,7 @@
 // the onRoute hook that names it on every route app.authenticate guards. Fastify ignores
 // `schema.security`; swagger reads it, and throws on a scheme its document lacks.
 import type { RouteOptions } from 'fastify'
+import { authRequirements } from './guards.js'
 import type { AuthenticateHook } from '../types.js'
 
 /** The scheme name of `openapi: true`. */
@@ -52,4 +53,22 @@ export function declareBearerSecurity (authenticate: AuthenticateHook, name: str
     // A new object: the app's schema object may be shared with other routes.
     route.schema = { ...route.schema, security: bearerRequired(name) } as RouteOptions['schema']
   }
+}
+
+/**
+ * onRoute hook: a route guarded by `app.requireAuth()` says in its OpenAPI description what
+ * authentication it needs and how it refuses (RFC 9470), after the app's own description.
+ */
+export function describeAuthRequirements (route: RouteOptions): void {
+  const needs: string[] = []
+  for (const hook of guardingHooks) {
+    for (const guard of [route[hook]].flat()) {
+      const text = authRequirements.get(guard as AuthenticateHook)
+      if (text !== undefined) needs.push(text)
+    }
+  }
+  if (needs.length === 0) return
+  const own = (route.schema as { description?: unknown } | undefined)?.description
+  const description = [typeof own === 'string' ? own : '', ...needs].filter(part => part !== '').join('\n\n')
+  route.schema = { ...route.schema, description } as RouteOptions['schema']
 }

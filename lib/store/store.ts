@@ -16,15 +16,19 @@ export interface SessionInfo {
   ip?: string
   /**
    * Epoch ms of the user's last real authentication (OpenID Connect Core §2 `auth_time`): the
-   * login, or the last step-up. Never moved by a refresh.
+   * login, or the last step-up. Never moved by a refresh. Every store of the plugin sets it; a
+   * store that leaves it out gives tokens without auth_time, which maxAge guards refuse.
    */
-  authTime: number
+  authTime?: number
   /** Authentication context class of that authentication (`acr`), when the app named one. */
   acr?: string
   /** Authentication methods of that authentication (`amr`, RFC 8176), when the app named them. */
   amr?: string[]
-  /** False for a login without remember-me: its cookies last as long as the browser session. */
-  persistent: boolean
+  /**
+   * False for a login without remember-me: its cookies last as long as the browser session.
+   * Absent means true (every store of the plugin sets it).
+   */
+  persistent?: boolean
   /** The session's own idle lifetime in ms, when its login set one shorter than the configured one. */
   idleTimeout?: number
 }

@@ -82,6 +82,11 @@ const sessionList = {
       expiresAt: { ...epochMs, description: 'When the session dies unless refreshed again (epoch milliseconds).' },
       userAgent: { type: 'string' },
       ip: { type: 'string' },
+      authTime: { ...epochMs, description: 'When the user last authenticated in this session: the login or the last step-up (epoch milliseconds; `auth_time`).' },
+      acr: { type: 'string', description: 'Authentication context class of that authentication.' },
+      amr: { type: 'array', items: { type: 'string' }, description: 'Authentication methods of that authentication (RFC 8176).' },
+      persistent: { type: 'boolean', description: 'False for a login without remember-me (browser-session cookies).' },
+      idleTimeout: { type: 'integer', description: "The session's own idle lifetime in milliseconds, when its login set one shorter than the configured one." },
       current: { type: 'boolean', description: 'Whether this is the session of the access token used.' }
     }
   }
