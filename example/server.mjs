@@ -2,7 +2,9 @@
 // POST /login sets the JWT cookies and returns the tokens, GET /profiles reads the user with
 // the cookie or a Bearer header, and refresh tokens rotate through the built-in /auth routes.
 // The API is documented at /docs (@fastify/swagger-ui), its OpenAPI document at /docs/json;
-// the page at / (example/public/) runs the same flow in a browser.
+// the page at / (example/public/) runs the same flow in a browser. POST /confirm steps the session
+// up (re-enter the username, the article's "password"), and GET /settings needs a login or a
+// confirmation at most 5 minutes old (RFC 9470 challenge otherwise).
 //
 //   npm run build && JWT_SECRET=$(node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))") node example/server.mjs
 //
@@ -16,6 +18,7 @@
 //   REDIS_PREFIX   key prefix in Redis (default 'example:')
 //   REPLICA        with REDIS_URL, '1' keeps an in-process revocation replica: most requests
 //                  then need no Redis round trip, revocations elsewhere arrive within 1 s
+//   SETTINGS_MAX_AGE  how recent the authentication must be for GET /settings (default '5m')
 import { randomBytes } from 'node:crypto'
 import { readFileSync, realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
@@ -44,10 +47,25 @@ const loginSchema = {
     required: ['username'],
     additionalProperties: false,
     properties: {
-      username: { type: 'string', minLength: 1, maxLength: 64 }
+      username: { type: 'string', minLength: 1, maxLength: 64 },
+      // Remember-me: false gives browser-session cookies and a session of at most 12 hours.
+      remember: { type: 'boolean' }
     }
   }
 }
+
+const confirmSchema = {
+  tags: ['example'],
+  summary: 'Confirm who you are again (the username stands in for a password): steps the session up',
+  body: {
+    type: 'object',
+    required: ['username'],
+    additionalProperties: false,
+    properties: { username: { type: 'string', minLength: 1, maxLength: 64 } }
+  }
+}
+
+const WrongConfirmationError = createError('EXAMPLE_WRONG_CONFIRMATION', 'That is not who you are logged in as', 401)
 
 // Read after body parsing (preValidation), before the schema: the username may be anything yet.
 const loginRateLimit = {
@@ -123,12 +141,26 @@ export async function buildApp ({ logger = false, env = process.env } = {}) {
   // Guessing a password is slowed to 20 tries a minute per address and username: keyed by the
   // address alone, one busy NAT or office proxy would lock all its users out.
   app.post('/login', { schema: loginSchema, config: { rateLimit: loginRateLimit } }, async (request, reply) => {
-    const { username } = request.body
+    const { username, remember = true } = request.body
     const user = users.get(username)
     if (user === undefined) throw new UnknownUserError()
     // Sets the access and refresh cookies, and returns the same tokens for non-browser clients.
-    const tokens = await reply.issueTokens({ sub: username, roles: user.roles })
+    // amr 'pwd': the username is this example's password (RFC 8176).
+    const tokens = await reply.issueTokens({ sub: username, roles: user.roles }, remember ? { amr: ['pwd'] } : { amr: ['pwd'], persistent: false, expiresIn: '12h' })
     return { message: 'Logged in!', ...tokens }
+  })
+
+  // Step-up: the user proves again who they are (a real app checks the password or a second
+  // factor here); auth_time moves to now, in the same session, with a new token pair.
+  app.post('/confirm', { preHandler: app.authenticate, schema: confirmSchema, config: { rateLimit: loginRateLimit } }, async (request, reply) => {
+    if (request.body.username !== request.user.sub) throw new WrongConfirmationError()
+    const tokens = await reply.stepUp({ amr: ['pwd'] })
+    return { message: 'Confirmed!', ...tokens }
+  })
+
+  const settingsMaxAge = durationFromEnv(env.SETTINGS_MAX_AGE) ?? '5m'
+  app.get('/settings', { preHandler: [app.authenticate, app.requireAuth({ maxAge: settingsMaxAge })], schema: { tags: ['example'], summary: 'Settings: needs a recent login or confirmation' } }, async (request) => {
+    return { username: request.user.sub, authenticatedAt: new Date(request.user.auth_time * 1000).toISOString() }
   })
 
   for (const { url, type, content } of pageFiles) {

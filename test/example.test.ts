@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { freePort, startRedis } from './redis-harness.js'
 import { bearer, call, logLines, root, spawnScript, stop, untilAnswering, waitForOutput } from './example-process.js'
-import type { Reply, Running } from './example-process.js'
+import type { Json, Reply, Running } from './example-process.js'
 // @ts-expect-error newman ships no type declarations; the part used here is typed by `Newman` below.
 import newmanUntyped from 'newman'
 
@@ -184,6 +184,40 @@ t.test('the example app over HTTP', async t => {
     t.ok(document.paths['/auth/refresh']?.post?.responses['429'], 'the example limits the token endpoints')
   })
 
+})
+
+t.test('the example steps a session up at POST /confirm; GET /settings wants a recent authentication (RFC 9470)', async t => {
+  const { baseUrl } = await startExample(t, { JWT_SECRET: secret, SETTINGS_MAX_AGE: '1s' })
+  const alice = await login(baseUrl, 'alice')
+  const claims = (token: unknown): Json => JSON.parse(Buffer.from(String(token).split('.')[1] as string, 'base64url').toString('utf8')) as Json
+  const loginClaims = claims(alice.body.access_token)
+  t.same(loginClaims.amr, ['pwd'], 'the login names its method')
+  const fresh = await call(baseUrl, '/settings', { headers: bearer(alice.body.access_token) })
+  t.equal(fresh.status, 200)
+  t.equal(fresh.body.authenticatedAt, new Date((loginClaims.auth_time as number) * 1000).toISOString())
+
+  await sleep(2100) // past SETTINGS_MAX_AGE, and into a later second for auth_time
+  const stale = await call(baseUrl, '/settings', { headers: bearer(alice.body.access_token) })
+  t.equal(stale.status, 401)
+  t.equal(stale.headers.get('www-authenticate'), 'Bearer realm="fastify-jwt-auth", error="insufficient_user_authentication", error_description="The authentication is too old for this request: authenticate again (at most 1 s ago)", max_age=1')
+  t.equal(stale.body.code, 'FST_JWT_AUTH_INSUFFICIENT_USER_AUTHENTICATION')
+
+  const wrong = await call(baseUrl, '/confirm', { method: 'POST', headers: bearer(alice.body.access_token), json: { username: 'bob' } })
+  t.equal(wrong.status, 401, 'a confirmation as someone else is refused')
+  t.equal(wrong.body.code, 'EXAMPLE_WRONG_CONFIRMATION')
+  const confirmed = await call(baseUrl, '/confirm', { method: 'POST', headers: bearer(alice.body.access_token), json: { username: 'alice' } })
+  t.equal(confirmed.status, 200)
+  t.equal(confirmed.body.message, 'Confirmed!')
+  const stepped = claims(confirmed.body.access_token)
+  t.equal(stepped.sid, loginClaims.sid, 'the same session')
+  t.ok((stepped.auth_time as number) > (loginClaims.auth_time as number), 'auth_time moved to the confirmation')
+  t.equal((await call(baseUrl, '/settings', { headers: bearer(confirmed.body.access_token) })).status, 200)
+  const spent = await call(baseUrl, '/auth/refresh', { method: 'POST', json: { refresh_token: alice.body.refresh_token } })
+  t.equal(spent.status, 400, 'the refresh token from before the confirmation is spent')
+
+  const forgetful = await call(baseUrl, '/login', { method: 'POST', json: { username: 'alice', remember: false } })
+  t.equal(forgetful.status, 200)
+  for (const cookie of forgetful.headers.getSetCookie()) t.notMatch(cookie, /Max-Age|Expires/i, 'without remember-me: browser-session cookies')
 })
 
 // The README starts the example with `npm run example` and nothing else: no JWT_SECRET, the

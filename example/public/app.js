@@ -11,7 +11,12 @@ async function request (method, path, json) {
   }
   const response = await fetch(path, init)
   const text = await response.text()
-  return { status: response.status, body: text === '' ? null : JSON.parse(text) }
+  return { status: response.status, challenge: response.headers.get('www-authenticate') ?? '', body: text === '' ? null : JSON.parse(text) }
+}
+
+/** RFC 9470: the token is fine, the authentication behind it is too old or too weak. */
+function needsStepUp (answer) {
+  return answer.status === 401 && answer.challenge.includes('error="insufficient_user_authentication"')
 }
 
 // Tabs refreshing at once share one refresh per page; the server's reuse grace covers the rest.
@@ -22,14 +27,15 @@ async function refresh () {
 }
 
 /** A call to the API that survives an expired access token; null when the session has ended. */
-async function api (method, path) {
-  const answer = await request(method, path)
-  if (answer.status !== 401) return answer
+async function api (method, path, json) {
+  const answer = await request(method, path, json)
+  // A refresh cannot help a step-up challenge: it never makes the authentication newer.
+  if (answer.status !== 401 || needsStepUp(answer)) return answer
   if ((await refresh()).status !== 200) {
     showLogin('Your session has ended: please log in again.')
     return null
   }
-  return await request(method, path)
+  return await request(method, path, json)
 }
 
 function say (message) {
@@ -78,7 +84,7 @@ async function endSession (id, current) {
 }
 
 async function logIn (username) {
-  const answer = await request('POST', '/login', { username })
+  const answer = await request('POST', '/login', { username, remember: byId('remember').checked })
   // The body also carries the tokens (for curl and Postman): this page does not need them.
   if (answer.status !== 200) return say(`Login failed: ${answer.body?.message ?? answer.status}`)
   say('')
@@ -98,6 +104,27 @@ async function openAdmin () {
   byId('admin-result').textContent = answer.status === 200 ? answer.body.message : `Refused (${answer.status}): ${answer.body.message}`
 }
 
+async function openSettings () {
+  const answer = await api('GET', '/settings')
+  if (answer === null) return
+  byId('confirm').hidden = !needsStepUp(answer)
+  byId('settings-result').textContent = answer.status === 200
+    ? `Settings of ${answer.body.username} (authenticated at ${answer.body.authenticatedAt}).`
+    : needsStepUp(answer) ? 'Please confirm who you are first.' : `Refused (${answer.status}): ${answer.body.message}`
+}
+
+async function confirm (username) {
+  // The access token must be live for the step-up: api() refreshes it when it expired.
+  const answer = await api('POST', '/confirm', { username })
+  if (answer === null) return
+  if (answer.status !== 200) {
+    byId('settings-result').textContent = `Not confirmed: ${answer.body.message}`
+    return
+  }
+  byId('confirm').hidden = true
+  await openSettings()
+}
+
 function failed (error) {
   say(`Something went wrong: ${error.message}`)
 }
@@ -108,6 +135,11 @@ for (const button of document.querySelectorAll('[data-user]')) {
 byId('reload-profile').addEventListener('click', () => { showProfile().catch(failed) })
 byId('reload-sessions').addEventListener('click', () => { showSessions().catch(failed) })
 byId('admin').addEventListener('click', () => { openAdmin().catch(failed) })
+byId('settings').addEventListener('click', () => { openSettings().catch(failed) })
+byId('confirm').addEventListener('submit', (event) => {
+  event.preventDefault()
+  confirm(byId('confirm-username').value).catch(failed)
+})
 byId('logout').addEventListener('click', () => { logOut('/auth/logout').catch(failed) })
 byId('logout-all').addEventListener('click', () => { logOut('/auth/logout-all').catch(failed) })
 

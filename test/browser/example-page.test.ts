@@ -122,3 +122,53 @@ t.test('the example page at / runs the article\'s flow in a browser', async t =>
     t.same((await allCookies(page)).map(cookie => cookie.name), [])
   })
 })
+
+t.test('the example page: settings want a recent authentication, and a confirmation steps the session up', async t => {
+  const port = await freePort()
+  // A 1 s freshness limit instead of 5 minutes, so that the page meets the RFC 9470 challenge.
+  const example = spawnScript(join(root, 'example', 'server.mjs'), { PORT: String(port), SETTINGS_MAX_AGE: '1' })
+  t.teardown(() => stop(example.child))
+  const base = `http://127.0.0.1:${port}`
+  await untilAnswering(example, base, '/')
+  const browser = await launchBrowser(t)
+  const page = await browser.newPage()
+  const calls: string[] = []
+  page.on('request', request => { if (request.resourceType() === 'fetch') calls.push(`${request.method()} ${new URL(request.url()).pathname}`) })
+  await page.goto(base)
+  await untilShown(page, 'login')
+
+  // Without "Keep me signed in": the token cookies end with the browser session.
+  await page.click('#remember')
+  await page.click('[data-user="alice"]')
+  await untilShown(page, 'app')
+  const cookies = await cookieMap(page)
+  t.match(cookies.get('access_token'), { session: true }, 'a browser-session access cookie')
+  t.match(cookies.get('refresh_token'), { session: true }, 'a browser-session refresh cookie')
+
+  await page.click('#settings')
+  await untilText(page, 'settings-result', /^Settings of alice \(authenticated at /)
+  const loginTime = await text(page, 'settings-result')
+
+  await new Promise(resolve => setTimeout(resolve, 2100)) // past the 1 s limit, into a later second
+  calls.length = 0
+  await page.click('#settings')
+  await untilText(page, 'settings-result', /^Please confirm who you are first\.$/)
+  t.equal(await page.evaluate(() => document.getElementById('confirm').hidden), false, 'the confirmation form is shown')
+  t.same(calls, ['GET /settings'], 'a step-up challenge is not answered with a refresh')
+
+  await page.type('#confirm-username', 'bob')
+  await page.click('#confirm button')
+  await untilText(page, 'settings-result', /^Not confirmed: That is not who you are logged in as$/)
+
+  await page.evaluate(() => { (document.getElementById('confirm-username') as unknown as { value: string }).value = '' })
+  await page.type('#confirm-username', 'alice')
+  await page.click('#confirm button')
+  await untilText(page, 'settings-result', /^Settings of alice \(authenticated at /)
+  t.not(await text(page, 'settings-result'), loginTime, 'authenticated at the confirmation')
+  t.equal(await page.evaluate(() => document.getElementById('confirm').hidden), true)
+  t.match((await cookieMap(page)).get('refresh_token'), { session: true }, 'the step-up keeps the browser-session cookies')
+
+  await page.click('#reload-sessions')
+  await untilText(page, 'sessions', /This browser/)
+  t.equal(await sessionCount(page), 1, 'the confirmation stayed in the same session')
+})
