@@ -74,13 +74,12 @@ export function createRequireAuth (realm: string): RequireAuthFactory {
       throw new FST_JWT_AUTH_INVALID_OPTION('requireAuth', 'needs maxAge, acr or both, e.g. requireAuth({ maxAge: \'5m\' })')
     }
     const challenge: StepUpChallenge = {}
-    let maxAgeMs: number | undefined
+    let maxAge: number | undefined
     if (options.maxAge !== undefined) {
-      maxAgeMs = parseDuration(options.maxAge, 'requireAuth maxAge')
       // RFC 9470 max_age is whole seconds (OpenID Connect's max_age): round down, never up.
-      challenge.maxAge = Math.floor(maxAgeMs / 1000)
-      if (challenge.maxAge < 1) throw new FST_JWT_AUTH_INVALID_OPTION('requireAuth maxAge', 'must be at least one second')
-      maxAgeMs = challenge.maxAge * 1000
+      maxAge = Math.floor(parseDuration(options.maxAge, 'requireAuth maxAge') / 1000)
+      if (maxAge < 1) throw new FST_JWT_AUTH_INVALID_OPTION('requireAuth maxAge', 'must be at least one second')
+      challenge.maxAge = maxAge
     }
     let accepted: ReadonlySet<string> | undefined
     if (options.acr !== undefined) {
@@ -96,9 +95,10 @@ export function createRequireAuth (realm: string): RequireAuthFactory {
       const user = authenticatedUser('requireAuth', realm, request, reply)
       let refusal: string | undefined
       if (accepted !== undefined && !(typeof user.acr === 'string' && accepted.has(user.acr))) refusal = acrMessage
-      // A token without auth_time (issued before it existed) fails closed; the clock tolerance
-      // is not given: an authentication must be fresh by the server's clock.
-      else if (maxAgeMs !== undefined && !(typeof user.auth_time === 'number' && Date.now() - user.auth_time * 1000 <= maxAgeMs)) refusal = maxAgeMessage
+      // A token without auth_time (issued before it existed) fails closed. Compared in whole
+      // seconds, as auth_time and max_age are (OpenID Connect Core §3.1.2.1); no clock tolerance:
+      // an authentication must be fresh by the server's clock.
+      else if (maxAge !== undefined && !(typeof user.auth_time === 'number' && Math.floor(Date.now() / 1000) - user.auth_time <= maxAge)) refusal = maxAgeMessage
       if (refusal !== undefined) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_USER_AUTHENTICATION(refusal), challenge)
     }
     const needs = [

@@ -4,7 +4,8 @@
 // Needs `npm run build` first: the example imports the package by its own name.
 import t from 'tap'
 import { join } from 'node:path'
-import type { Page } from 'puppeteer-core'
+import type { Test } from 'tap'
+import type { Browser, Page } from 'puppeteer-core'
 import { freePort } from '../redis-harness.js'
 import { root, spawnScript, stop, untilAnswering } from '../example-process.js'
 import { allCookies, cookieMap, launchBrowser } from './harness.js'
@@ -30,9 +31,10 @@ async function sessionCount (page: Page): Promise<number> {
   return await page.evaluate(() => document.querySelectorAll('#sessions li').length)
 }
 
-t.test('the example page at / runs the article\'s flow in a browser', async t => {
+/** The example started with `env` (and a free PORT), a browser, and a page that records the API calls it makes. */
+async function examplePage (t: Test, env: Record<string, string> = {}): Promise<{ base: string, browser: Browser, page: Page, calls: string[] }> {
   const port = await freePort()
-  const example = spawnScript(join(root, 'example', 'server.mjs'), { PORT: String(port) })
+  const example = spawnScript(join(root, 'example', 'server.mjs'), { PORT: String(port), ...env })
   t.teardown(() => stop(example.child))
   // The page's origin: the cookies are not Secure outside production, so any host will do.
   const base = `http://127.0.0.1:${port}`
@@ -41,6 +43,11 @@ t.test('the example page at / runs the article\'s flow in a browser', async t =>
   const page = await browser.newPage()
   const calls: string[] = []
   page.on('request', request => { if (!request.url().endsWith('.js') && request.resourceType() === 'fetch') calls.push(`${request.method()} ${new URL(request.url()).pathname}`) })
+  return { base, browser, page, calls }
+}
+
+t.test('the example page at / runs the article\'s flow in a browser', async t => {
+  const { base, browser, page, calls } = await examplePage(t)
 
   const response = await page.goto(base)
   t.equal(response?.status(), 200)
@@ -124,16 +131,8 @@ t.test('the example page at / runs the article\'s flow in a browser', async t =>
 })
 
 t.test('the example page: settings want a recent authentication, and a confirmation steps the session up', async t => {
-  const port = await freePort()
   // A 1 s freshness limit instead of 5 minutes, so that the page meets the RFC 9470 challenge.
-  const example = spawnScript(join(root, 'example', 'server.mjs'), { PORT: String(port), SETTINGS_MAX_AGE: '1' })
-  t.teardown(() => stop(example.child))
-  const base = `http://127.0.0.1:${port}`
-  await untilAnswering(example, base, '/')
-  const browser = await launchBrowser(t)
-  const page = await browser.newPage()
-  const calls: string[] = []
-  page.on('request', request => { if (request.resourceType() === 'fetch') calls.push(`${request.method()} ${new URL(request.url()).pathname}`) })
+  const { base, page, calls } = await examplePage(t, { SETTINGS_MAX_AGE: '1' })
   await page.goto(base)
   await untilShown(page, 'login')
 
