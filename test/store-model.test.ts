@@ -43,7 +43,7 @@ interface Harness {
 const everyCase = [
   'rotated', 'rotated with new claims', 'current (peek)', 'grace for the predecessor', 'grace over several generations',
   'reused', 'invalid spent token', 'invalid', 'burst', 'evicted', 'login after the user\'s sessions expired',
-  'revokeToken', 'revokeSession', 'revokeUser', 'updateClaims'
+  'revokeToken', 'revokeSession', 'revokeUser', 'updateClaims', 'stepUp', 'invalid: spent by a step-up, within grace'
 ]
 /** On Redis, where a loaded machine moves some outcomes, the cases that its runs reach many times over. */
 const commonCases = ['rotated', 'grace for the predecessor', 'invalid', 'burst', 'evicted', 'revokeToken']

@@ -62,6 +62,12 @@ interface ModelSession {
   tokens: string[]
   /** spentAt[g]: store time at which generation g was rotated. */
   spentAt: number[]
+  /** byStepUp[g]: generation g was spent by a step-up (no seal: nothing leads back from it). */
+  byStepUp: boolean[]
+  /** The login event: auth_time (store ms), acr, amr; only a step-up changes them. */
+  authTime: number
+  acr?: string
+  amr?: string[]
   /** The claims the session may carry: one set, or two after an updateClaims that raced its expiry. */
   claims: Array<Record<string, unknown>>
   /** Access-token jtis issued in the session (login, rotation, grace). */
@@ -166,6 +172,10 @@ function checkInfo (session: ModelSession, info: SessionInfo, what: string): voi
   assert.equal(info.expiresAt, session.expiresAt, `${what}: expiresAt`)
   assert.equal(info.userAgent, session.userAgent, `${what}: userAgent`)
   assert.equal(info.ip, session.ip, `${what}: ip`)
+  assert.equal(info.authTime, session.authTime, `${what}: authTime`)
+  assert.equal(info.acr, session.acr, `${what}: acr`)
+  assert.deepEqual(info.amr, session.amr, `${what}: amr`)
+  assert.equal(info.persistent, true, `${what}: persistent`)
 }
 
 function checkRecord (session: ModelSession, record: SessionRecord, what: string): void {
@@ -207,7 +217,9 @@ function expectedStatuses (model: Model, session: ModelSession, generation: numb
     statuses = ['invalid']
   } else {
     const spentAt = session.spentAt[generation] as number
-    statuses = allowed(not(reached(spentAt + timing.grace, spentAt + timing.grace, at)), 'grace', 'reused')
+    // A step-up on the way back to the current token leaves no seal: within grace, invalid.
+    const withinGrace = session.byStepUp.slice(generation, current).some(Boolean) ? 'invalid' : 'grace'
+    statuses = allowed(not(reached(spentAt + timing.grace, spentAt + timing.grace, at)), withinGrace, 'reused')
   }
   return alive === null ? [...statuses, 'invalid'] : statuses
 }
@@ -236,7 +248,11 @@ function settle (
         assert.ok(hasClaims(session, record.claims), `${what}: claims ${JSON.stringify(record.claims)}, the model has ${JSON.stringify(session.claims)}`)
       }
       session.claims = [record.claims]
+      assert.equal(record.authTime, session.authTime, `${what}: a rotation is not an authentication`)
+      assert.equal(record.acr, session.acr, `${what}: acr`)
+      assert.deepEqual(record.amr, session.amr, `${what}: amr`)
       session.spentAt[current] = record.lastUsedAt
+      session.byStepUp[current] = false
       session.tokens.push(attempt.successor)
       session.lastUsedAt = record.lastUsedAt
       session.expiresAt = record.expiresAt
@@ -269,7 +285,8 @@ function settle (
       model.note('reused')
       return
     case 'invalid':
-      model.note(generation >= 0 && generation < current ? 'invalid spent token' : 'invalid')
+      if (generation >= 0 && generation < current && session.byStepUp.slice(generation, current).some(Boolean)) model.note('invalid: spent by a step-up, within grace')
+      else model.note(generation >= 0 && generation < current ? 'invalid spent token' : 'invalid')
   }
 }
 
@@ -327,7 +344,7 @@ function command (name: string, act: (model: Model, real: Real) => Promise<void>
 const someSub = fc.constantFrom(0, 0, 0, 1, 1, 2)
 
 /** One login: createSession, its answer and evictions checked against the model. */
-async function createOne (model: Model, real: Real, sub: string, claims: Record<string, unknown>, client: boolean): Promise<void> {
+async function createOne (model: Model, real: Real, sub: string, claims: Record<string, unknown>, client: boolean, strength: { acr?: string, amr?: string[] }): Promise<void> {
   const sessionId = mintSessionId(sub)
   const token = mintRefreshToken(sessionId)
   const before = model.sessions.filter(session => session.sub === sub)
@@ -339,7 +356,8 @@ async function createOne (model: Model, real: Real, sub: string, claims: Record<
     lifetime: real.timing.lifetime,
     idleTimeout: real.timing.idle,
     maxSessions,
-    ...(client ? { userAgent: 'model/1.0', ip: '192.0.2.7' } : {})
+    ...(client ? { userAgent: 'model/1.0', ip: '192.0.2.7' } : {}),
+    ...strength
   }))
   const { live, maybe } = model.ofUser(sub, at)
   if (live.length === 0 && maybe.length === 0 && before.some(session => !session.ended)) model.note('login after the user\'s sessions expired')
@@ -366,6 +384,9 @@ async function createOne (model: Model, real: Real, sub: string, claims: Record<
     ...(client ? { userAgent: 'model/1.0', ip: '192.0.2.7' } : {}),
     tokens: [token],
     spentAt: [],
+    byStepUp: [],
+    authTime: record.createdAt,
+    ...strength,
     claims: [claims],
     jtis: [randomUUID()],
     ended: false
@@ -375,14 +396,17 @@ async function createOne (model: Model, real: Real, sub: string, claims: Record<
 }
 
 /** The user logs in on one device, or on several one after the other. */
+const strengths: Array<{ acr?: string, amr?: string[] }> = [{}, { amr: ['pwd'] }, { acr: 'mfa', amr: ['pwd', 'otp'] }]
+
 const login = fc.record({
   sub: someSub,
   claims: fc.nat(claimVariants.length - 1),
   client: fc.boolean(),
+  strength: fc.nat(strengths.length - 1),
   devices: fc.oneof({ weight: 3, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 2, max: maxSessions + 1 }) })
-}).map(({ sub: subIndex, claims: claimsIndex, client, devices }) =>
-  command(`login(${subs[subIndex]}, claims ${claimsIndex}${client ? ', ua+ip' : ''}${devices > 1 ? `, ${devices} devices` : ''})`, async (model, real) => {
-    for (let i = 0; i < devices; i++) await createOne(model, real, subs[subIndex] as string, claimVariants[claimsIndex] as Record<string, unknown>, client)
+}).map(({ sub: subIndex, claims: claimsIndex, client, strength, devices }) =>
+  command(`login(${subs[subIndex]}, claims ${claimsIndex}${client ? ', ua+ip' : ''}, strength ${strength}${devices > 1 ? `, ${devices} devices` : ''})`, async (model, real) => {
+    for (let i = 0; i < devices; i++) await createOne(model, real, subs[subIndex] as string, claimVariants[claimsIndex] as Record<string, unknown>, client, strengths[strength] as { acr?: string, amr?: string[] })
   }))
 
 function subsets<T> (items: T[]): T[][] {
@@ -530,6 +554,35 @@ const updateClaims = fc.record({ sub: someSub, claims: fc.nat(claimVariants.leng
     if (count > 0) model.note('updateClaims')
   }))
 
+/** A step-up: the login event moves to now, and the current token is spent without a seal. */
+const stepUp = fc.record({ session: sessionPick, strength: fc.nat(strengths.length - 1) }).map(({ session: pick, strength: strengthIndex }) =>
+  command(`stepUp(${describePick(pick)}, strength ${strengthIndex})`, async (model, real) => {
+    const session = model.pick(pick)
+    if (session === undefined) return
+    const strength = strengths[strengthIndex] as { acr?: string, amr?: string[] }
+    const successor = mintRefreshToken(session.id)
+    const { value: record, at } = await real.clock.time(async () => await (real.store.stepUpSession as NonNullable<Store['stepUpSession']>)({
+      sub: session.sub, sessionId: session.id, successorDigest: digestRefreshToken(successor), idleTimeout: real.timing.idle, ...strength
+    }))
+    const expected = allowed(model.alive(session, at), 'stepped up', 'null')
+    assert.ok(expected.includes(record === null ? 'null' : 'stepped up'), `stepUpSession answered ${record === null ? 'null' : 'a session'}, expected ${expected.join(' or ')}`)
+    if (record === null) return
+    within(record.lastUsedAt, at, 'stepUp: lastUsedAt')
+    assert.equal(record.authTime, record.lastUsedAt, 'stepUp: auth_time is now')
+    assert.equal(record.expiresAt, Math.min(session.absoluteEnd, record.lastUsedAt + real.timing.idle), 'stepUp: expiresAt is min(absolute end, now + idle)')
+    session.authTime = record.lastUsedAt
+    if (strength.acr !== undefined) session.acr = strength.acr
+    if (strength.amr !== undefined) session.amr = strength.amr
+    session.lastUsedAt = record.lastUsedAt
+    session.expiresAt = record.expiresAt
+    checkRecord(session, record, 'stepUp')
+    session.spentAt[session.tokens.length - 1] = record.lastUsedAt
+    session.byStepUp[session.tokens.length - 1] = true
+    session.tokens.push(successor)
+    session.jtis.push(randomUUID())
+    model.note('stepUp')
+  }))
+
 /** Every command, weighted. */
 export const storeCommand = fc.oneof(
   { weight: 6, arbitrary: login },
@@ -539,5 +592,6 @@ export const storeCommand = fc.oneof(
   { weight: 2, arbitrary: revokeToken },
   { weight: 2, arbitrary: revokeSession },
   { weight: 1, arbitrary: revokeUser },
-  { weight: 2, arbitrary: updateClaims }
+  { weight: 2, arbitrary: updateClaims },
+  { weight: 2, arbitrary: stepUp }
 )
