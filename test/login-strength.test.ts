@@ -271,11 +271,56 @@ t.test('reply.stepUp needs an authenticated request', async t => {
   const response = await app.inject({ method: 'POST', url: '/confirm-anyone' })
   t.equal(response.statusCode, 401)
   t.equal(response.json().code, 'FST_JWT_AUTH_STEP_UP_WITHOUT_SESSION')
-  // A session revoked between authenticate and the step-up cannot be stepped up.
+  // A session revoked between authenticate and the step-up cannot be stepped up (see below).
   const tokens = (await app.inject({ method: 'POST', url: '/login' })).json()
   const sid = decodePart(tokens.access_token, 1).sid as string
   t.equal((await app.inject({ method: 'POST', url: '/confirm', headers: bearer(tokens.access_token) })).statusCode, 200)
   const store = app.jwtAuth.store as MemoryStore
   await app.jwtAuth.revokeSession(sid)
   t.equal(await store.stepUpSession({ sub: 'alice', sessionId: sid, successorDigest: 'x', idleTimeout: 1000 }), null)
+})
+
+t.test('reply.stepUp options, and stores that cannot step up', async t => {
+  const memory = new MemoryStore()
+  let answerNull = false
+  let hide = false
+  const store = new Proxy(memory, {
+    get (target, property) {
+      if (property === 'stepUpSession') {
+        if (hide) return undefined
+        if (answerNull) return async () => null
+      }
+      const value = Reflect.get(target, property, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  }) as Store
+  const app = await buildApp({ store })
+  t.teardown(() => app.close())
+  app.post<{ Body: { options?: unknown } }>('/confirm', { preHandler: app.authenticate }, async (request, reply) => await reply.stepUp(request.body?.options as never))
+  const tokens = (await app.inject({ method: 'POST', url: '/login' })).json()
+  const confirm = async (options: unknown): Promise<LightMyRequestResponse> => await app.inject({ method: 'POST', url: '/confirm', headers: bearer(tokens.access_token), payload: { options } })
+  t.match((await confirm('mfa')).json(), { code: 'FST_JWT_AUTH_INVALID_OPTION', message: /stepUp options must be an object/ })
+  t.match((await confirm({ cookiesOnly: 'yes' })).json(), { message: /stepUp cookiesOnly must be a boolean/ })
+  t.match((await confirm({ acr: 7 })).json(), { message: /stepUp acr must be a non-empty string/ })
+  const cookiesOnly = await confirm({ cookiesOnly: true })
+  t.equal(cookiesOnly.statusCode, 200)
+  t.same(Object.keys(cookiesOnly.json()).sort(), ['expires_in', 'token_type'], 'no token text in the body')
+  const next = cookieValues(cookiesOnly).access_token as string
+  answerNull = true
+  const revoked = await app.inject({ method: 'POST', url: '/confirm', headers: bearer(next), payload: {} })
+  t.equal(revoked.statusCode, 401, 'a session that ended meanwhile')
+  t.equal(revoked.json().code, 'FST_JWT_AUTH_TOKEN_REVOKED')
+  t.match(revoked.headers['www-authenticate'], /error="invalid_token"/)
+  answerNull = false
+  hide = true
+  t.match((await app.inject({ method: 'POST', url: '/confirm', headers: bearer(next), payload: {} })).json(), { statusCode: 500, message: /no stepUpSession method/ })
+})
+
+t.test('stepUp cookiesOnly needs cookies', async t => {
+  const app = await buildApp({ cookies: false })
+  t.teardown(() => app.close())
+  app.post('/confirm', { preHandler: app.authenticate }, async (_request, reply) => await reply.stepUp({ cookiesOnly: true }))
+  const tokens = (await app.inject({ method: 'POST', url: '/login' })).json()
+  const response = await app.inject({ method: 'POST', url: '/confirm', headers: bearer(tokens.access_token) })
+  t.match(response.json(), { code: 'FST_JWT_AUTH_INVALID_OPTION', message: /stepUp cookiesOnly needs cookies/ })
 })

@@ -67,6 +67,9 @@ t.test('waitForReplicas: with the replica link cut, rotations and revocations an
   const bob = await login(app, { sub: 'bob' })
   const dave = await login(app, { sub: 'dave' })
   const erin = await login(app, { sub: 'erin' })
+  const frank = decodePart((await login(app, { sub: 'frank' })).access_token, 1).sid as string
+  const stepUp = async (): Promise<unknown> => await store.stepUpSession({ sub: 'frank', sessionId: frank, successorDigest: `d${Math.random()}`, idleTimeout: 60_000, acr: 'mfa' })
+  t.match(await stepUp(), { id: frank, acr: 'mfa' }, 'a healthy replica acknowledges a step-up')
   const made = await store.createSession({ sub: 'carol', sessionId: 'carol-1', refreshDigest: 'd0', claims: {}, lifetime: 60_000, idleTimeout: 60_000, maxSessions: 5 })
   await store.rotateRefreshToken({ sub: 'carol', sessionId: made.session.id, presentedDigest: 'd0', successorDigest: 'd1', sealedSuccessor: 's1', idleTimeout: 60_000, reuseGrace: 0 })
 
@@ -77,6 +80,7 @@ t.test('waitForReplicas: with the replica link cut, rotations and revocations an
   expect503(t, await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: dave.refresh_token } }), 'logout with the refresh token')
   await t.rejects(app.jwtAuth.revokeToken(erin.access_token), { code: 'FST_JWT_AUTH_STORE_UNAVAILABLE' }, 'revokeToken')
   await t.rejects(app.jwtAuth.updateClaims('erin', { roles: [] }), { code: 'FST_JWT_AUTH_STORE_UNAVAILABLE' }, 'updateClaims (a demotion) waits too')
+  await t.rejects(stepUp(), /acknowledged a write 0 of 1 times/, 'a step-up spends a refresh token: it waits too')
   // Reuse detection ran on the primary: its notice is written although the call failed.
   await t.rejects(store.rotateRefreshToken({ sub: 'carol', sessionId: 'carol-1', presentedDigest: 'd0', successorDigest: 'd2', sealedSuccessor: 's2', idleTimeout: 60_000, reuseGrace: 0 }))
   t.same((await client.xrange(`${prefix}{revocations}`, '-', '+')).map(([, fields]) => fields).filter(fields => fields[1] === 'carol'), [['sub', 'carol']], 'the reuse is noticed')
