@@ -45,7 +45,8 @@ export type {
   RotateResult,
   SessionInfo,
   SessionRecord,
-  Store
+  Store,
+  StoreLogger
 } from './store/store.js'
 export type { Duration } from './duration.js'
 export type * from './types.js'

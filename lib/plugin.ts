@@ -52,6 +52,7 @@ function createReplica (config: Readonly<Config>, fastify: FastifyInstance): Rev
   // Notices must outlive every access token issued before them, clock tolerance included.
   const lifetime = config.accessTtl + config.clockTolerance
   store?.useAccessLifetime?.(lifetime)
+  store?.useLogger?.(fastify.log)
   if (config.replica === null) return null
   const feed = (store as Required<Store>).openRevocationFeed()
   const replica = new RevocationReplica(feed, {

@@ -20,7 +20,7 @@ export interface RedisStoreClient {
   exists: (...keys: string[]) => Promise<number>
   set: (key: string, value: string, unit: 'PX', milliseconds: number) => Promise<unknown>
   disconnect: () => void
-  on: (event: 'error' | 'ready', listener: (error: Error) => void) => unknown
+  on: (event: 'error' | 'node error' | 'ready', listener: (error: Error) => void) => unknown
   /** PING, for the start-up probe. */
   ping: () => Promise<string>
   /** WAIT, for `waitForReplicas`. */

@@ -35,10 +35,12 @@ import type {
   RotateResult,
   SessionInfo,
   SessionRecord,
-  Store
+  Store,
+  StoreLogger
 } from './store.js'
 import { noticeCoverage, noticeRepeatWindow, reuseHistory } from './store.js'
 import { PendingNotices } from './pending-notices.js'
+import { ConnectionErrors } from './redis-errors.js'
 
 // Milliseconds since the epoch, by the Redis clock. Shared by every script.
 const redisNow = `
@@ -330,7 +332,8 @@ export class RedisStore implements Store {
   readonly #replicas: ReplicaAcknowledgement | null
   /** Where the store's Redis is, for messages: the URL without its credentials, or the client. */
   readonly #address: string
-  #lastConnectionError: string | undefined
+  /** The client's error events: the cause a failed call is logged with. */
+  readonly #errors: ConnectionErrors
 
   constructor (options: RedisStoreOptions) {
     if (options === null || typeof options !== 'object' || (options.client === undefined) === (options.url === undefined)) {
@@ -350,17 +353,15 @@ export class RedisStore implements Store {
     this.#ownsClient = options.client === undefined
     if (options.client === undefined) {
       const url = checkRedisUrl(options.url)
-      const client = createRedisClient(url, { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
-      // Connection errors reach the plugin through failed commands (503, logged there); without
-      // a listener ioredis would also print each one to the console. The last one names the
-      // cause for the start-up probe.
-      client.on('error', error => { this.#lastConnectionError = error.message })
-      this.client = client
+      this.client = createRedisClient(url, { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
       this.#address = withoutCredentials(url)
     } else {
       this.client = options.client
       this.#address = this.client.isCluster ? 'the Redis Cluster client passed in' : 'the Redis client passed in'
     }
+    // Connection errors reach the plugin through failed commands (503, logged with this cause).
+    this.#errors = new ConnectionErrors(this.#address)
+    this.#errors.watch(this.client, this.client.isCluster)
     // ioredis times out each command of a standalone client with its commandTimeout, from the
     // moment it is issued (queued ones included): a timer per call of our own would be waste. A
     // Cluster queues commands of its own before a node has them, so it keeps ours.
@@ -519,6 +520,11 @@ export class RedisStore implements Store {
     return await this.#call(this.#scripts.fastifyJwtAuthUpdateClaims(`${user}:ss`, `${user}:s:`, JSON.stringify(claims))) as number
   }
 
+  /** Told by the plugin where to log the client's errors (each distinct cause at most every 30 s). */
+  useLogger (log: StoreLogger): void {
+    this.#errors.useLogger(log)
+  }
+
   useAccessLifetime (ms: number): void {
     this.#announcedLifetime = Math.max(this.#announcedLifetime ?? 0, ms)
   }
@@ -566,7 +572,7 @@ export class RedisStore implements Store {
     try {
       await this.#call(this.client.ping())
     } catch (error) {
-      const cause = this.#lastConnectionError ?? (error as Error).message
+      const cause = this.#errors.latest ?? (error as Error).message
       throw new Error(`Redis at ${this.#address} does not answer (${cause}): every request that needs the store answers 503 until it does`)
     }
   }
@@ -664,7 +670,11 @@ export class RedisStore implements Store {
 
   /** Bounds a call in time whatever the client's own settings, so a request never hangs. */
   async #call<T> (command: Promise<T>): Promise<T> {
-    return this.#ownTimer ? await withTimeout(command, this.#timeout) : await command
+    try {
+      return this.#ownTimer ? await withTimeout(command, this.#timeout) : await command
+    } catch (error) {
+      throw error instanceof UnacknowledgedWrite ? error : this.#errors.explain(error)
+    }
   }
 }
 

@@ -89,6 +89,11 @@ export type RotateResult =
   /** No live session, or a token it never issued (made up, or older than the history). */
   | { status: 'invalid' }
 
+/** The part of a logger a store may write to (Fastify's logger fits). */
+export interface StoreLogger {
+  warn: (details: object, message: string) => void
+}
+
 export interface Store {
   createSession (input: CreateSessionInput): Promise<CreateSessionResult>
   /** One atomic step: N concurrent calls with one token leave exactly one successor chain. */
@@ -116,6 +121,11 @@ export interface Store {
    * whose message should name the cause and the fix (never a password). The app starts anyway.
    */
   probe? (): Promise<void>
+  /**
+   * Optional: told once per registration where to log what the store sees outside its calls (a
+   * client's connection errors). Never a token, a secret or a password.
+   */
+  useLogger? (log: StoreLogger): void
   /** Called when the app closes: release what the store itself created (never a client passed in). */
   close? (): Promise<void>
   /**
