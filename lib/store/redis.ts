@@ -41,6 +41,8 @@ import type {
 import { noticeCoverage, noticeRepeatWindow, reuseHistory } from './store.js'
 import { PendingNotices } from './pending-notices.js'
 import { ConnectionErrors } from './redis-errors.js'
+import { runSelfCheck } from './redis-self-check.js'
+import type { SelfCheckFinding } from './redis-self-check.js'
 
 // Milliseconds since the epoch, by the Redis clock. Shared by every script.
 const redisNow = `
@@ -290,6 +292,12 @@ export interface RedisStoreOptions {
    * access lifetime. Default 1000.
    */
   maxPendingNotices?: number
+  /**
+   * The start-up self-check (Redis version, eviction policy, ACL permissions, Cluster replicas;
+   * see docs/redis-production.md): 'warn' (default) logs each finding as a warning with its fix,
+   * 'fail' makes app.ready() reject when there is one (or Redis does not answer), false only PINGs.
+   */
+  selfCheck?: 'warn' | 'fail' | false
 }
 
 export interface ReplicaAcknowledgement {
@@ -334,6 +342,9 @@ export class RedisStore implements Store {
   readonly #address: string
   /** The client's error events: the cause a failed call is logged with. */
   readonly #errors: ConnectionErrors
+  readonly #selfCheck: 'warn' | 'fail' | false
+  /** True with `selfCheck: 'fail'`: the plugin's ready() waits for the probe and fails with it. */
+  readonly probeFailsStart: boolean
 
   constructor (options: RedisStoreOptions) {
     if (options === null || typeof options !== 'object' || (options.client === undefined) === (options.url === undefined)) {
@@ -347,6 +358,12 @@ export class RedisStore implements Store {
     if (!Number.isFinite(timeout) || timeout <= 0) {
       throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore commandTimeout', 'must be a positive number of ms')
     }
+    const selfCheck = options.selfCheck ?? 'warn'
+    if (selfCheck !== 'warn' && selfCheck !== 'fail' && selfCheck !== false) {
+      throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore selfCheck', "must be 'warn', 'fail' or false")
+    }
+    this.#selfCheck = selfCheck
+    this.probeFailsStart = selfCheck === 'fail'
     this.#prefix = prefix
     this.#noticesKey = `${prefix}{revocations}`
     this.#timeout = timeout
@@ -568,13 +585,37 @@ export class RedisStore implements Store {
    * One PING, bounded like every call: the plugin calls it when the app is ready and logs a
    * failure as a warning (the app still starts; requests that need the store answer 503).
    */
-  async probe (): Promise<void> {
+  async probe (): Promise<SelfCheckFinding[]> {
     try {
       await this.#call(this.client.ping())
     } catch (error) {
-      const cause = this.#errors.latest ?? (error as Error).message
-      throw new Error(`Redis at ${this.#address} does not answer (${cause}): every request that needs the store answers 503 until it does`)
+      // A user that may not PING is the self-check's to report.
+      if (this.#selfCheck === false || !/no permissions/i.test((error as Error).message)) {
+        const cause = this.#errors.latest ?? (error as Error).message
+        throw new Error(`Redis at ${this.#address} does not answer (${cause}): every request that needs the store answers 503 until it does`)
+      }
     }
+    return this.#selfCheck === false ? [] : await this.runSelfCheck()
+  }
+
+  /**
+   * Checks what a production Redis can get wrong: its version, an eviction policy that can drop a
+   * revocation, ACL permissions for every command the store calls, Cluster masters without a
+   * replica. Resolves to the findings, each with its fix (none: all is well); writes nothing that
+   * outlives it.
+   */
+  async runSelfCheck (): Promise<SelfCheckFinding[]> {
+    const client = this.client
+    const cluster = client.isCluster ? client as RedisStoreClient & RedisClusterParts : null
+    const nodes = cluster === null ? [{ node: this.#address, client }] : cluster.nodes('master').map(master => ({ node: nodeAddress(master), client: master }))
+    return await runSelfCheck({
+      call: async (command, ...args) => await this.#call(client.call(command, ...args)),
+      info: async section => await Promise.all(nodes.map(async ({ node, client }) => ({ node, text: String(await this.#call(client.call('INFO', section))) }))),
+      mastersWithoutReplica: () => cluster === null ? [] : [...new Set(cluster.slots.filter(holders => holders.length === 1).map(holders => holders[0] as string))],
+      checkKey: `${this.#prefix}{self-check}`,
+      isCluster: cluster !== null,
+      waitsForReplicas: this.#replicas !== null
+    })
   }
 
   /** Closes the client only when the store created it (from `url`). */
@@ -660,10 +701,7 @@ export class RedisStore implements Store {
     if (!this.client.isCluster) return this.client
     const cluster = this.client as RedisStoreClient & RedisClusterParts
     const address = cluster.slots[keySlot(key)]?.[0]
-    const node = cluster.nodes('master').find(master => {
-      const { host, port } = master.options as { host?: string, port?: number }
-      return `${host}:${port}` === address
-    })
+    const node = cluster.nodes('master').find(master => nodeAddress(master) === address)
     if (node === undefined) throw new Error('Redis Cluster: no known master for the slot just written')
     return node
   }
@@ -711,6 +749,12 @@ function keySlot (key: string): number {
     for (let bit = 0; bit < 8; bit++) crc = (crc & 0x8000) !== 0 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
   }
   return crc % 16384
+}
+
+/** A Cluster node's host:port, as the client's slots name it. */
+function nodeAddress (node: RedisStoreClient): string {
+  const { host, port } = node.options as { host?: string, port?: number }
+  return `${host}:${port}`
 }
 
 const connections = new WeakMap<RedisStoreClient, { count: number }>()
