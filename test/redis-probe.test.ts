@@ -4,7 +4,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { RedisStore } from '../lib/index.js'
 import { buildApp } from './helpers.js'
-import { freePort, startRedis } from './redis-harness.js'
+import { freePort } from './redis-harness.js'
 
 function logged (): { lines: string[], stream: { write: (line: string) => void } } {
   const lines: string[] = []
@@ -47,14 +47,4 @@ t.test('a client passed in that cannot connect is named as such', async t => {
   t.match(JSON.parse(await warningIn(log.lines)).error, /^Redis at the Redis client passed in does not answer/)
 })
 
-t.test('a Redis that answers gives no warning', async t => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
-  const log = logged()
-  const store = new RedisStore({ url: server.url })
-  const app = await buildApp({ store }, { logger: { stream: log.stream } })
-  t.teardown(() => app.close())
-  await app.ready()
-  await store.probe()
-  t.notOk(log.lines.some(line => line.includes('does not answer')))
-})
+// A Redis that answers gives no warning: test/redis-self-check.test.ts, 'a healthy Redis'.
