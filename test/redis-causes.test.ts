@@ -6,17 +6,11 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import { RedisStore } from '../lib/index.js'
-import { buildApp } from './helpers.js'
+import { buildApp, logged } from './helpers.js'
 import { freePort, startRedis } from './redis-harness.js'
 import type { RedisServer } from './redis-harness.js'
 
 type Line = Record<string, unknown>
-
-function logged (): { lines: Line[], raw: string[], stream: { write: (line: string) => void } } {
-  const lines: Line[] = []
-  const raw: string[] = []
-  return { lines, raw, stream: { write: (line: string) => { raw.push(line); lines.push(JSON.parse(line) as Line) } } }
-}
 
 const failed = (lines: Line[]): Line[] => lines.filter(line => line.msg === 'fastify-jwt-auth store call failed')
 const reported = (lines: Line[]): Line[] => lines.filter(line => line.msg === 'fastify-jwt-auth: the Redis client reports an error')

@@ -6,16 +6,11 @@ import type { Test } from 'tap'
 import { Cluster, Redis } from 'ioredis'
 import { RedisStore } from '../lib/index.js'
 import type { SelfCheckFinding } from '../lib/index.js'
-import { buildApp } from './helpers.js'
+import { buildApp, logged } from './helpers.js'
 import { startCluster, startRedis } from './redis-harness.js'
 import type { RedisServer } from './redis-harness.js'
 
 type Line = Record<string, unknown>
-
-function logged (): { lines: Line[], stream: { write: (line: string) => void } } {
-  const lines: Line[] = []
-  return { lines, stream: { write: (line: string) => { lines.push(JSON.parse(line) as Line) } } }
-}
 
 async function selfCheckWarnings (lines: Line[], count: number): Promise<Line[]> {
   for (let i = 0; i < 200; i++) {
