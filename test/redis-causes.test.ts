@@ -4,10 +4,10 @@
 // the password.
 import t from 'tap'
 import type { Test } from 'tap'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { RedisStore } from '../lib/index.js'
 import { buildApp, logged } from './helpers.js'
-import { freePort, startRedis } from './redis-harness.js'
+import { freePort, startCluster, startRedis } from './redis-harness.js'
 import type { RedisServer } from './redis-harness.js'
 
 type Line = Record<string, unknown>
@@ -99,4 +99,21 @@ t.test('a Redis reply error (here NOPERM) is logged as it is, with no stale conn
   const line = failed(log.lines)[0]
   t.match(line, { storeOperation: 'isRevoked', error: /NOPERM.*exists/ })
   t.equal(line?.cause, undefined)
+})
+
+t.test("a Cluster client passed in: a node's error names the cause", async t => {
+  const cluster = await startCluster()
+  t.teardown(() => cluster.stop())
+  const client = new Cluster(cluster.nodes, { redisOptions: { username: 'nobody', password: 'cluster-password-6', maxRetriesPerRequest: 1 }, clusterRetryStrategy: () => 100 })
+  client.on('error', () => {})
+  t.teardown(() => { client.disconnect() })
+  const log = logged()
+  const app = await buildApp({ store: new RedisStore({ client, commandTimeout: 500 }) }, { logger: { stream: log.stream } })
+  t.teardown(() => app.close())
+  await app.ready()
+  await sleep(400)
+  t.equal((await app.inject({ method: 'POST', url: '/login', payload: {} })).statusCode, 503)
+  t.ok(reported(log.lines).some(line => /WRONGPASS/.test(String(line.cause))), 'the WRONGPASS of a node is reported')
+  t.match(reported(log.lines)[0], { redis: 'the Redis Cluster client passed in' })
+  t.notOk(log.raw.some(line => line.includes('cluster-password-6')), 'no password in any line')
 })

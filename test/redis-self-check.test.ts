@@ -7,7 +7,7 @@ import { Cluster, Redis } from 'ioredis'
 import { RedisStore } from '../lib/index.js'
 import type { SelfCheckFinding } from '../lib/index.js'
 import { buildApp, logged } from './helpers.js'
-import { startCluster, startRedis } from './redis-harness.js'
+import { freePort, startCluster, startRedis } from './redis-harness.js'
 import type { RedisServer } from './redis-harness.js'
 
 type Line = Record<string, unknown>
@@ -64,6 +64,15 @@ t.test('maxmemory-policy allkeys-lru: a warning with the fix; selfCheck fail rej
   await off.ready()
   await unchecked.probe()
   t.notOk(quiet.lines.some(line => line.level === 40), 'selfCheck: false only PINGs')
+})
+
+t.test("selfCheck 'fail' with a Redis that does not answer: ready() rejects and names the cause", async t => {
+  const port = await freePort()
+  const app = await buildApp({ store: new RedisStore({ url: `redis://:hunter2@127.0.0.1:${port}`, commandTimeout: 300, selfCheck: 'fail' }) })
+  t.teardown(() => app.close())
+  const error = await app.ready().then(() => null, (error: Error) => error)
+  t.match(error, { code: 'FST_JWT_AUTH_STORE_SELF_CHECK', message: new RegExp(`Redis at redis://127\\.0\\.0\\.1:${port} does not answer \\(.*ECONNREFUSED`) })
+  t.notMatch(error?.message, 'hunter2')
 })
 
 t.test('an ACL user missing a command the store needs: the warning names it and the fix', async t => {
