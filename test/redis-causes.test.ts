@@ -6,6 +6,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { Cluster, Redis } from 'ioredis'
 import { RedisStore } from '../lib/index.js'
+import type { RedisStoreClient } from '../lib/index.js'
 import { buildApp, logged } from './helpers.js'
 import { freePort, startCluster, startRedis } from './redis-harness.js'
 import type { RedisServer } from './redis-harness.js'
@@ -22,6 +23,17 @@ async function passwordRedis (t: Test): Promise<RedisServer> {
   await admin.config('SET', 'requirepass', 'right-password-1')
   admin.disconnect()
   return server
+}
+
+/** An app on a client passed in that cannot get in: ready, a few retries, then a login that answers 503. */
+async function failingLogin (t: Test, client: RedisStoreClient): Promise<ReturnType<typeof logged>> {
+  const log = logged()
+  const app = await buildApp({ store: new RedisStore({ client, commandTimeout: 500 }) }, { logger: { stream: log.stream } })
+  t.teardown(() => app.close())
+  await app.ready()
+  await sleep(400)
+  t.equal((await app.inject({ method: 'POST', url: '/login', payload: {} })).statusCode, 503, 'the login answers 503')
+  return log
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -54,13 +66,7 @@ t.test('a client passed in: its own error listener still hears every error, and 
   let heard = 0
   client.on('error', () => { heard++ })
   t.teardown(() => { client.disconnect() })
-  const log = logged()
-  const app = await buildApp({ store: new RedisStore({ client, commandTimeout: 500 }) }, { logger: { stream: log.stream } })
-  t.teardown(() => app.close())
-  await app.ready()
-  await sleep(400)
-  const login = await app.inject({ method: 'POST', url: '/login', payload: {} })
-  t.equal(login.statusCode, 503)
+  const log = await failingLogin(t, client)
   t.ok(heard > 1, `the app's listener heard each error (${heard})`)
   t.equal(reported(log.lines).length, 1, 'logged once')
   t.match(reported(log.lines)[0], { cause: /WRONGPASS/, redis: 'the Redis client passed in' })
@@ -107,12 +113,7 @@ t.test("a Cluster client passed in: a node's error names the cause", async t => 
   const client = new Cluster(cluster.nodes, { redisOptions: { username: 'nobody', password: 'cluster-password-6', maxRetriesPerRequest: 1 }, clusterRetryStrategy: () => 100 })
   client.on('error', () => {})
   t.teardown(() => { client.disconnect() })
-  const log = logged()
-  const app = await buildApp({ store: new RedisStore({ client, commandTimeout: 500 }) }, { logger: { stream: log.stream } })
-  t.teardown(() => app.close())
-  await app.ready()
-  await sleep(400)
-  t.equal((await app.inject({ method: 'POST', url: '/login', payload: {} })).statusCode, 503)
+  const log = await failingLogin(t, client)
   t.ok(reported(log.lines).some(line => /WRONGPASS/.test(String(line.cause))), 'the WRONGPASS of a node is reported')
   t.match(reported(log.lines)[0], { redis: 'the Redis Cluster client passed in' })
   t.notOk(log.raw.some(line => line.includes('cluster-password-6')), 'no password in any line')
