@@ -4,6 +4,7 @@
 // the password.
 import t from 'tap'
 import type { Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
 import { Cluster, Redis } from 'ioredis'
 import { RedisStore } from '../lib/index.js'
 import type { RedisStoreClient } from '../lib/index.js'
@@ -26,14 +27,14 @@ async function passwordRedis (t: Test): Promise<RedisServer> {
 }
 
 /** An app on a client passed in that cannot get in: ready, a few retries, then a login that answers 503. */
-async function failingLogin (t: Test, client: RedisStoreClient): Promise<ReturnType<typeof logged>> {
+async function failingLogin (t: Test, client: RedisStoreClient): Promise<{ log: ReturnType<typeof logged>, app: FastifyInstance }> {
   const log = logged()
   const app = await buildApp({ store: new RedisStore({ client, commandTimeout: 500 }) }, { logger: { stream: log.stream } })
   t.teardown(() => app.close())
   await app.ready()
   await sleep(400)
   t.equal((await app.inject({ method: 'POST', url: '/login', payload: {} })).statusCode, 503, 'the login answers 503')
-  return log
+  return { log, app }
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -66,13 +67,15 @@ t.test('a client passed in: its own error listener still hears every error, and 
   let heard = 0
   client.on('error', () => { heard++ })
   t.teardown(() => { client.disconnect() })
-  const log = await failingLogin(t, client)
+  const { log, app } = await failingLogin(t, client)
   t.ok(heard > 1, `the app's listener heard each error (${heard})`)
   t.equal(reported(log.lines).length, 1, 'logged once')
   t.match(reported(log.lines)[0], { cause: /WRONGPASS/, redis: 'the Redis client passed in' })
   const line = failed(log.lines)[0]
   t.match(`${String(line?.error)} ${String(line?.cause)}`, /WRONGPASS/)
   t.notOk(log.raw.some(line => line.includes('password-')), 'no password in any line')
+  await app.close()
+  t.equal(client.listenerCount('error'), 1, "closed, the store leaves only the app's listener")
 })
 
 t.test('nothing listening: the 503 line names ECONNREFUSED', async t => {
@@ -113,7 +116,7 @@ t.test("a Cluster client passed in: a node's error names the cause", async t => 
   const client = new Cluster(cluster.nodes, { redisOptions: { username: 'nobody', password: 'cluster-password-6', maxRetriesPerRequest: 1 }, clusterRetryStrategy: () => 100 })
   client.on('error', () => {})
   t.teardown(() => { client.disconnect() })
-  const log = await failingLogin(t, client)
+  const { log } = await failingLogin(t, client)
   t.ok(reported(log.lines).some(line => /WRONGPASS/.test(String(line.cause))), 'the WRONGPASS of a node is reported')
   t.match(reported(log.lines)[0], { redis: 'the Redis Cluster client passed in' })
   t.notOk(log.raw.some(line => line.includes('cluster-password-6')), 'no password in any line')

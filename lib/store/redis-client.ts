@@ -21,6 +21,7 @@ export interface RedisStoreClient {
   set: (key: string, value: string, unit: 'PX', milliseconds: number) => Promise<unknown>
   disconnect: () => void
   on: (event: 'error' | 'node error' | 'ready', listener: (error: Error) => void) => unknown
+  removeListener: (event: 'error' | 'node error', listener: (error: Error) => void) => unknown
   /** Any command, for the start-up self-check. */
   call: (command: string, ...args: Array<string | number>) => Promise<unknown>
   /** PING, for the start-up probe. */

@@ -14,6 +14,7 @@ const rememberedCauses = 50
 
 interface Listenable {
   on: (event: 'error' | 'node error', listener: (error: Error) => void) => unknown
+  removeListener: (event: 'error' | 'node error', listener: (error: Error) => void) => unknown
 }
 
 export class ConnectionErrors {
@@ -26,11 +27,16 @@ export class ConnectionErrors {
     this.#address = address
   }
 
-  /** Listens to a client's errors; the client's own listeners stay as they are. */
-  watch (client: Listenable, isCluster: boolean): void {
-    client.on('error', error => { this.record(error) })
+  /**
+   * Listens to a client's errors (the client's own listeners stay as they are); returns what
+   * stops listening, for a client that outlives the store.
+   */
+  watch (client: Listenable, isCluster: boolean): () => void {
+    const listener = (error: Error): void => { this.record(error) }
     // A Cluster client reports each node's connection errors apart.
-    if (isCluster) client.on('node error', error => { this.record(error) })
+    const events = isCluster ? ['error', 'node error'] as const : ['error'] as const
+    for (const event of events) client.on(event, listener)
+    return () => { for (const event of events) client.removeListener(event, listener) }
   }
 
   useLogger (log: StoreLogger): void {

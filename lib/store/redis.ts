@@ -342,6 +342,7 @@ export class RedisStore implements Store {
   readonly #address: string
   /** The client's error events: the cause a failed call is logged with. */
   readonly #errors: ConnectionErrors
+  readonly #unwatch: () => void
   readonly #selfCheck: 'warn' | 'fail' | false
   /** True with `selfCheck: 'fail'`: the plugin's ready() waits for the probe and fails with it. */
   readonly probeFailsStart: boolean
@@ -378,7 +379,7 @@ export class RedisStore implements Store {
     }
     // Connection errors reach the plugin through failed commands (503, logged with this cause).
     this.#errors = new ConnectionErrors(this.#address)
-    this.#errors.watch(this.client, this.client.isCluster)
+    this.#unwatch = this.#errors.watch(this.client, this.client.isCluster)
     // ioredis times out each command of a standalone client with its commandTimeout, from the
     // moment it is issued (queued ones included): a timer per call of our own would be waste. A
     // Cluster queues commands of its own before a node has them, so it keeps ours.
@@ -618,10 +619,12 @@ export class RedisStore implements Store {
     })
   }
 
-  /** Closes the client only when the store created it (from `url`). */
+  /** Closes the client only when the store created it (from `url`); stops listening to one passed in. */
   async close (): Promise<void> {
     this.#pending.close()
+    // A client passed in outlives the store: it keeps none of its listeners.
     if (this.#ownsClient) this.client.disconnect()
+    else this.#unwatch()
   }
 
   #userKey (sub: string): string {
