@@ -6,6 +6,7 @@ import type { Test } from 'tap'
 import { Cluster, Redis } from 'ioredis'
 import { RedisStore } from '../lib/index.js'
 import type { SelfCheckFinding } from '../lib/index.js'
+import { infoFindings } from '../lib/store/redis-self-check.js'
 import { buildApp, logged } from './helpers.js'
 import { freePort, startCluster, startRedis } from './redis-harness.js'
 import type { RedisServer } from './redis-harness.js'
@@ -120,4 +121,41 @@ t.test('a 3-master Cluster without replicas is named; with a replica per master 
   t.teardown(() => { second.disconnect() })
   await new Promise(resolve => second.once('ready', resolve))
   t.same(await new RedisStore({ client: second }).runSelfCheck(), [], 'one replica per master: nothing to report')
+})
+
+t.test('the version and eviction checks read what INFO answers, on each node', async t => {
+  const server = await startRedis()
+  t.teardown(() => server.stop())
+  const client = await admin(t, server)
+  // A real INFO server, then the same text as an older Redis would answer it.
+  const real = await client.info('server')
+  const memory = await client.info('memory')
+  t.same(infoFindings([{ node: 'a', text: real }], [{ node: 'a', text: memory }]), [], `Redis ${/redis_version:(\S+)/.exec(real)?.[1]} passes`)
+  const older = real.replace(/^redis_version:.*$/m, 'redis_version:6.0.9')
+  t.match(infoFindings([{ node: 'a', text: real }, { node: 'b', text: older }], []), [{ check: 'version', message: /^Redis 6\.0\.9 \(b\) is older than 6\.2\.0/, fix: /upgrade to Redis 6\.2\.0/ }])
+  t.same(infoFindings([{ node: 'a', text: real.replace(/^redis_version:.*$/m, 'redis_version:6.2') }, { node: 'p', text: '# Server\r\nproxy:1\r\n' }], []), [], '6.2 is new enough; a node naming no version is not taken for an old one')
+  t.match(infoFindings([], [{ node: 'a', text: memory.replace(/^maxmemory_policy:.*$/m, 'maxmemory_policy:volatile-lru') }, { node: 'b', text: '' }]), [{ check: 'eviction', message: /maxmemory-policy volatile-lru on a\)/ }], 'volatile policies evict our keys too (they all have a TTL)')
+})
+
+t.test('a Redis that does not answer: runSelfCheck() says so as a finding', async t => {
+  const store = new RedisStore({ url: `redis://127.0.0.1:${await freePort()}`, commandTimeout: 300 })
+  t.teardown(() => store.close())
+  t.match(await store.runSelfCheck(), [{ check: 'connection', message: /does not answer/, fix: /address/ }])
+})
+
+t.test('a user that may not PING: the probe reports the permission, not an outage', async t => {
+  const server = await startRedis()
+  t.teardown(() => server.stop())
+  await (await admin(t, server)).call('ACL', 'SETUSER', 'app', 'on', '>app-password-4', '~fja:*', '+@all', '-ping')
+  const log = logged()
+  const app = await buildApp({ store: new RedisStore({ url: `redis://app:app-password-4@127.0.0.1:${server.port}` }) }, { logger: { stream: log.stream } })
+  t.teardown(() => app.close())
+  await app.ready()
+  const [warning] = await selfCheckWarnings(log.lines, 1)
+  t.match(warning, { check: 'permissions', msg: /may not run ping,/ })
+  t.notOk(log.lines.some(line => line.msg === 'fastify-jwt-auth: the store does not answer'))
+})
+
+t.test('selfCheck takes only its three values', async t => {
+  t.throws(() => new RedisStore({ url: 'redis://127.0.0.1:1', selfCheck: 'strict' as 'warn', redisOptions: { lazyConnect: true } }), { code: 'FST_JWT_AUTH_INVALID_OPTION', message: /selfCheck must be 'warn', 'fail' or false/ })
 })

@@ -71,7 +71,7 @@ export interface SelfCheckTarget {
   /** Runs one command, bounded like every store call. */
   call: (command: string, ...args: Array<string | number>) => Promise<unknown>
   /** INFO <section> of each node that holds data (each master of a Cluster). */
-  info: (section: string) => Promise<Array<{ node: string, text: string }>>
+  info: (section: string) => Promise<NodeInfo[]>
   /** Masters that have no replica (a Cluster only; empty otherwise). */
   mastersWithoutReplica: () => string[]
   /** A key under the store's prefix, for the permission check. */
@@ -101,7 +101,7 @@ export async function runSelfCheck (target: SelfCheckTarget): Promise<SelfCheckF
     })
   }
   if (!denied.includes('info')) {
-    findings.push(...versionFindings(await target.info('server')), ...evictionFindings(await target.info('memory')))
+    findings.push(...infoFindings(await target.info('server'), await target.info('memory')))
   }
   const alone = target.mastersWithoutReplica()
   if (alone.length > 0) {
@@ -135,39 +135,42 @@ async function deniedCommands (target: SelfCheckTarget, denied: string[]): Promi
 }
 
 function isPermissionError (error: unknown): boolean {
-  return /no permissions/i.test((error as Error | undefined)?.message ?? '')
+  return error instanceof Error && /no permissions/i.test(error.message)
 }
+
+/** One node's INFO section, as INFO answers it. */
+export interface NodeInfo { node: string, text: string }
 
 function infoField (text: string, field: string): string | undefined {
   return new RegExp(`^${field}:(.*?)\\r?$`, 'm').exec(text)?.[1]
 }
 
-function versionFindings (nodes: Array<{ node: string, text: string }>): SelfCheckFinding[] {
-  const old = nodes.filter(({ text }) => compareVersions(infoField(text, 'redis_version') ?? '0', minimumRedisVersion) < 0)
-  if (old.length === 0) return []
-  return [{
-    check: 'version',
-    message: `Redis ${old.map(({ node, text }) => `${infoField(text, 'redis_version') ?? 'of unknown version'} (${node})`).join(', ')} is older than ${minimumRedisVersion}: revocation notices (XADD MINID) fail`,
-    fix: `upgrade to Redis ${minimumRedisVersion} or later`
-  }]
-}
-
-function evictionFindings (nodes: Array<{ node: string, text: string }>): SelfCheckFinding[] {
-  const evicting = nodes.filter(({ text }) => (infoField(text, 'maxmemory_policy') ?? 'noeviction') !== 'noeviction')
-  if (evicting.length === 0) return []
-  return [{
-    check: 'eviction',
-    message: `Redis evicts keys when full (maxmemory-policy ${evicting.map(({ node, text }) => `${infoField(text, 'maxmemory_policy') ?? ''} on ${node}`).join(', ')}): an evicted denylist entry or session index brings a revoked token back while its session lives`,
-    fix: 'set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, or the managed service\'s parameter group) and size maxmemory for the live sessions; writes then answer 503 when full, never a revoked token'
-  }]
-}
-
-function compareVersions (a: string, b: string): number {
-  const left = a.split('.').map(Number)
-  const right = b.split('.').map(Number)
-  for (let i = 0; i < 3; i++) {
-    const difference = (left[i] ?? 0) - (right[i] ?? 0)
-    if (difference !== 0 || Number.isNaN(difference)) return Number.isNaN(difference) ? -1 : difference
+/** The version and eviction findings from each node's INFO server and INFO memory. */
+export function infoFindings (server: NodeInfo[], memory: NodeInfo[]): SelfCheckFinding[] {
+  const findings: SelfCheckFinding[] = []
+  // A node that names no version (a proxy, say) is not taken for an old one.
+  const old = server.map(({ node, text }) => ({ node, version: infoField(text, 'redis_version') ?? minimumRedisVersion }))
+    .filter(({ version }) => versionNumber(version) < versionNumber(minimumRedisVersion))
+  if (old.length > 0) {
+    findings.push({
+      check: 'version',
+      message: `Redis ${old.map(({ node, version }) => `${version} (${node})`).join(', ')} is older than ${minimumRedisVersion}: revocation notices (XADD MINID) fail`,
+      fix: `upgrade to Redis ${minimumRedisVersion} or later`
+    })
   }
-  return 0
+  const evicting = memory.map(({ node, text }) => ({ node, policy: infoField(text, 'maxmemory_policy') ?? 'noeviction' }))
+    .filter(({ policy }) => policy !== 'noeviction')
+  if (evicting.length > 0) {
+    findings.push({
+      check: 'eviction',
+      message: `Redis evicts keys when full (maxmemory-policy ${evicting.map(({ node, policy }) => `${policy} on ${node}`).join(', ')}): an evicted denylist entry or session index brings a revoked token back while its session lives`,
+      fix: 'set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, or the managed service\'s parameter group) and size maxmemory for the live sessions; writes then answer 503 when full, never a revoked token'
+    })
+  }
+  return findings
+}
+
+/** 7.0.15 as 7000015 (7.0 as 7000000); a part that is not a number counts as 0. */
+function versionNumber (version: string): number {
+  return [...version.split('.'), '0', '0'].slice(0, 3).reduce((total, part) => total * 1000 + (Number.parseInt(part, 10) || 0), 0)
 }
