@@ -127,6 +127,13 @@ CREATE TABLE IF NOT EXISTS ${s}.jwt_auth_denylist (
   PRIMARY KEY (sub, jti)
 );
 CREATE INDEX IF NOT EXISTS jwt_auth_denylist_by_expiry ON ${s}.jwt_auth_denylist (expires_at);
+
+-- DPoP proofs seen (the plugin's replay keys, digests), each until the proof is too old anyway.
+CREATE TABLE IF NOT EXISTS ${s}.jwt_auth_dpop_proofs (
+  key        text PRIMARY KEY,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jwt_auth_dpop_proofs_by_expiry ON ${s}.jwt_auth_dpop_proofs (expires_at);
 `
 }
 
@@ -138,6 +145,7 @@ export class PostgresStore {
   #sessions
   /** @type {string} */
   #denylist
+  #proofs
   /** @type {number} */
   #purgeInterval
   /** @type {number} */
@@ -171,6 +179,7 @@ export class PostgresStore {
     this.#pool = options.pool
     this.#sessions = `${schema}.jwt_auth_sessions`
     this.#denylist = `${schema}.jwt_auth_denylist`
+    this.#proofs = `${schema}.jwt_auth_dpop_proofs`
     this.#purgeInterval = purgeInterval
     this.#purgeBatchSize = purgeBatchSize
     this.#onPurgeError = onPurgeError
@@ -196,7 +205,7 @@ export class PostgresStore {
   /**
    * Deletes every expired session and denylist entry, in statements of at most purgeBatchSize
    * rows each. Rows that a request has locked are left for the next purge.
-   * @returns {Promise<{ sessions: number, deniedTokens: number }>} how many rows went
+   * @returns {Promise<{ sessions: number, deniedTokens: number, proofs: number }>} how many rows went
    */
   async purgeExpired () {
     return await this.#purge(false)
@@ -324,6 +333,20 @@ export class PostgresStore {
   }
 
   /**
+   * A DPoP proof's replay key: true the first time, false for a replay. An expired row is taken over.
+   * @param {string} key
+   * @param {number} ttl ms
+   * @returns {Promise<boolean>}
+   */
+  async rememberProof (key, ttl) {
+    this.#purgeIfDue()
+    const { rowCount } = await this.#pool.query(`
+      INSERT INTO ${this.#proofs} AS p (key, expires_at) VALUES ($1, ${now} + $2::float8 * interval '1 ms')
+      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE p.expires_at <= ${now}`, [key, ttl])
+    return rowCount === 1
+  }
+
+  /**
    * One statement: a concurrent rotation is waited for, then the digest is checked against the
    * row as that rotation left it.
    * @param {string} sub
@@ -402,12 +425,13 @@ export class PostgresStore {
 
   /**
    * @param {boolean} automatic stops after the current statement once close() is called
-   * @returns {Promise<{ sessions: number, deniedTokens: number }>}
+   * @returns {Promise<{ sessions: number, deniedTokens: number, proofs: number }>}
    */
   async #purge (automatic) {
     const sessions = await this.#deleteExpired(this.#sessions, 'id', automatic)
     const deniedTokens = automatic && this.#closing ? 0 : await this.#deleteExpired(this.#denylist, 'sub, jti', automatic)
-    return { sessions, deniedTokens }
+    const proofs = automatic && this.#closing ? 0 : await this.#deleteExpired(this.#proofs, 'key', automatic)
+    return { sessions, deniedTokens, proofs }
   }
 
   /**

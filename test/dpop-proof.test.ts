@@ -2,6 +2,7 @@
 // independent `dpop` package; bad ones are signed here with node:crypto, so that each breaks
 // exactly one rule while the rest of the proof is right.
 import t from 'tap'
+import type { Test } from 'tap'
 import { createHash, generateKeyPairSync, sign, randomUUID } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import * as dpop from 'dpop'
@@ -37,7 +38,7 @@ function signed (header: Record<string, unknown>, payload: Record<string, unknow
   return `${h}.${p}.${signature.toString('base64url')}`
 }
 
-function refusal (t: Tap.Test, proof: string, pattern: RegExp, check: Partial<Parameters<typeof verifyProof>[2]> = {}): void {
+function refusal (t: Test, proof: string, pattern: RegExp, check: Partial<Parameters<typeof verifyProof>[2]> = {}): void {
   t.throws(() => verifyProof(proof, rules, { htm: 'GET', htu, now, ...check }), pattern)
 }
 

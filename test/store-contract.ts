@@ -313,6 +313,19 @@ export function storeContract (t: Test, harness: StoreHarness): void {
     t.equal(await store.isRevoked('alice', session.sessionId, 'jti-1'), false, 'the entry expired with the token')
   })
 
+  t.test(`${harness.name}: a DPoP proof's replay key is new once, then a replay until its TTL`, async t => {
+    const store = await harness.create()
+    t.type(store.rememberProof, 'function', 'every store here implements rememberProof')
+    const remember = store.rememberProof?.bind(store) as NonNullable<Store['rememberProof']>
+    t.equal(await remember('proof-a', 2 * unit), true, 'first sight')
+    t.equal(await remember('proof-a', 2 * unit), false, 'a replay')
+    t.equal(await remember('proof-b', 2 * unit), true, 'another proof')
+    const both = await Promise.all([remember('proof-c', 2 * unit), remember('proof-c', 2 * unit)])
+    t.same(both.sort(), [false, true], 'two concurrent sights of one proof: exactly one is new')
+    await harness.advance(3 * unit)
+    t.equal(await remember('proof-a', 2 * unit), true, 'forgotten after its TTL')
+  })
+
   t.test(`${harness.name}: revokeSession with and without a digest`, async t => {
     const store = await harness.create()
     const a = newSession('alice')

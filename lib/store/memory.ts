@@ -42,6 +42,8 @@ export class MemoryStore implements Store {
   readonly #sessions = new Map<string, MemorySession>()
   readonly #sessionsByUser = new Map<string, Set<string>>()
   readonly #deniedTokens = new Map<string, number>()
+  /** DPoP proofs seen (replay key -> until when it is remembered). */
+  readonly #proofs = new Map<string, number>()
   #lastSweep: number
 
   constructor (options: MemoryStoreOptions = {}) {
@@ -131,6 +133,15 @@ export class MemoryStore implements Store {
     this.#deniedTokens.set(deniedKey(sub, jti), now + ttl)
   }
 
+  async rememberProof (key: string, ttl: number): Promise<boolean> {
+    const now = this.#now()
+    this.#sweep(now)
+    const until = this.#proofs.get(key)
+    if (until !== undefined && until > now) return false
+    this.#proofs.set(key, now + ttl)
+    return true
+  }
+
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
     const session = this.#liveSession(sub, sessionId, this.#now())
     if (session === undefined) return null
@@ -179,8 +190,8 @@ export class MemoryStore implements Store {
   }
 
   /** Test hook: how many entries the store holds, expired or not. */
-  get size (): { sessions: number, deniedTokens: number } {
-    return { sessions: this.#sessions.size, deniedTokens: this.#deniedTokens.size }
+  get size (): { sessions: number, deniedTokens: number, proofs: number } {
+    return { sessions: this.#sessions.size, deniedTokens: this.#deniedTokens.size, proofs: this.#proofs.size }
   }
 
   #liveSession (sub: string, sessionId: string, now: number): MemorySession | undefined {
@@ -215,8 +226,10 @@ export class MemoryStore implements Store {
     for (const session of this.#sessions.values()) {
       if (session.info.expiresAt <= now) this.#deleteSession(session.info)
     }
-    for (const [key, until] of this.#deniedTokens) {
-      if (until <= now) this.#deniedTokens.delete(key)
+    for (const entries of [this.#deniedTokens, this.#proofs]) {
+      for (const [key, until] of entries) {
+        if (until <= now) entries.delete(key)
+      }
     }
   }
 }

@@ -14,6 +14,8 @@
 //                                              logout with a refresh token): tells a notice whose
 //                                              revocation's outcome was unknown that it happened;
 //                                              kept one notice coverage
+//   <prefix>dpop:<replay key>          string  a DPoP proof seen (digest of key thumbprint and
+//                                              jti); expires when the proof would be too old
 //   <prefix>{revocations}              stream  revocation notices (the sub, or 'all' for every
 //                                              user) for replicas; each kept one access
 //                                              lifetime, the key expires with the last
@@ -471,6 +473,12 @@ export class RedisStore implements Store {
     await this.#noticeFirst(sub)
     const key = `${this.#userKey(sub)}:j:${jti}`
     await this.#call(this.#acknowledged(key, this.client.set(key, '1', 'PX', ttl), () => true))
+  }
+
+  async rememberProof (key: string, ttl: number): Promise<boolean> {
+    // SET NX answers OK for a new key and null for one that exists: a replay. No hash tag: each
+    // proof lands on its own slot of a Cluster.
+    return await this.#call(this.client.set(`${this.#prefix}dpop:${key}`, '1', 'PX', ttl, 'NX')) === 'OK'
   }
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {

@@ -112,6 +112,12 @@ export interface Store {
    */
   updateClaims (sub: string, claims: Record<string, unknown>): Promise<number>
   /**
+   * Optional; needed by the `dpop` option: remembers a DPoP proof's replay key (a digest of the
+   * client key's thumbprint and the proof's jti) for `ttl` ms, on every instance. Resolves true
+   * the first time, false for a key it already holds (a replayed proof). One command in RedisStore.
+   */
+  rememberProof? (key: string, ttl: number): Promise<boolean>
+  /**
    * Optional: called once when the app is ready, not awaited; a rejection is logged as a warning
    * whose message should name the cause and the fix (never a password). The app starts anyway.
    */

@@ -4,6 +4,9 @@
 // the store, so that it holds on every instance.
 import { createHash, createHmac, createPublicKey, timingSafeEqual, verify as verifySignature, constants } from 'node:crypto'
 import type { JsonWebKey, KeyObject } from 'node:crypto'
+import { parseDuration } from '../duration.js'
+import type { Duration } from '../duration.js'
+import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
 
 /** The asymmetric JWS algorithms a proof may use (RFC 7518 §3, RFC 8037, RFC 9864's Ed25519). */
 export const dpopAlgorithms = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'EdDSA', 'Ed25519'] as const
@@ -254,4 +257,59 @@ export class NonceIssuer {
 /** The digest under which a store remembers a proof (key and jti, so that one client's jti never blocks another's). */
 export function proofReplayKey (proof: VerifiedProof): string {
   return createHash('sha256').update(proof.jkt).update('\0').update(proof.jti).digest('base64url').slice(0, 32)
+}
+
+/** The `dpop` option (DESIGN §8). */
+export interface DpopOptions {
+  /**
+   * True: every client must prove possession (Bearer tokens are refused). False (the default
+   * when `dpop` is given): DPoP and Bearer clients are both served; a bound token still needs
+   * its proof.
+   */
+  required?: boolean
+  /** The proof algorithms accepted. Default: all of `dpopAlgorithms`. */
+  algorithms?: DpopAlgorithm[]
+  /**
+   * Server nonces (RFC 9449 §8, §9): true, or `{ lifetime, secret }`. A nonce is accepted for
+   * `lifetime` to twice that (default '5m'). The secret defaults to one derived from the signing
+   * key; a verify-only registration must give one, shared with the issuer's instances.
+   */
+  nonce?: boolean | { lifetime?: Duration, secret?: string | Buffer }
+  /** How long after its `iat` a proof is accepted (default '30s'); replayed `jti`s are remembered that long. */
+  proofMaxAge?: Duration
+}
+
+export interface DpopConfig extends ProofRules {
+  required: boolean
+  /** The `algs` parameter of the DPoP challenge (RFC 9449 §7.1). */
+  algs: string
+  nonces: NonceIssuer | null
+}
+
+function dpopOptionError (name: string, problem: string): Error {
+  return new FST_JWT_AUTH_INVALID_OPTION(`dpop.${name}`, problem)
+}
+
+/** The normalised `dpop` option, or null when the mode is off. `keySecret` derives the nonce secret. */
+export function normaliseDpop (option: unknown, keySecret: string | Buffer | undefined): DpopConfig | null {
+  if (option === undefined || option === false) return null
+  if (option === true) option = {}
+  if (option === null || typeof option !== 'object' || Array.isArray(option)) throw new FST_JWT_AUTH_INVALID_OPTION('dpop', 'must be a boolean or an object')
+  const { required = false, algorithms = [...dpopAlgorithms], nonce = false, proofMaxAge = '30s' } = option as DpopOptions
+  if (typeof required !== 'boolean') throw dpopOptionError('required', 'must be a boolean')
+  if (!Array.isArray(algorithms) || algorithms.length === 0) throw dpopOptionError('algorithms', 'must be a non-empty array')
+  for (const alg of algorithms) {
+    if (!(dpopAlgorithms as readonly unknown[]).includes(alg)) throw dpopOptionError('algorithms', `may hold only ${dpopAlgorithms.join(', ')} (got ${String(alg)})`)
+  }
+  const maxAge = parseDuration(proofMaxAge, 'dpop.proofMaxAge') / 1000
+  if (maxAge > 300) throw dpopOptionError('proofMaxAge', 'must be at most 5 minutes')
+  let nonces: NonceIssuer | null = null
+  if (nonce !== false) {
+    if (nonce !== true && (nonce === null || typeof nonce !== 'object')) throw dpopOptionError('nonce', 'must be a boolean or an object')
+    const settings = nonce === true ? {} : nonce
+    const secret = settings.secret ?? keySecret
+    if (secret === undefined || secret.length < 32) throw dpopOptionError('nonce.secret', 'is required without a signing key, at least 32 bytes')
+    nonces = new NonceIssuer(secret, parseDuration(settings.lifetime ?? '5m', 'dpop.nonce.lifetime') / 1000)
+  }
+  return Object.freeze({ required, algorithms: new Set<string>(algorithms), algs: [...new Set(algorithms)].join(' '), proofMaxAge: maxAge, nonces })
 }
