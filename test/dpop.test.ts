@@ -256,3 +256,29 @@ t.test('registration: the dpop option is checked', async t => {
   t.match(await registrationError({ secret, store: storeWithout, dpop: true }), { message: /needs a store with rememberProof/ })
   t.match(await registrationError({ secret, dpop: { nonce: { secret: 'short' } } }), { message: /dpop.nonce.secret/ })
 })
+
+t.test('attacks: made-up proofs and headers only ever get a 4xx; one proof sent ten times at once passes once', async t => {
+  const fc = (await import('fast-check')).default
+  const { app, base } = await service(t)
+  const keypair = await dpop.generateKeyPair('ES256')
+  const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
+  const good = await dpop.generateProof(keypair, `${base}/profiles`, 'GET', undefined, tokens.access_token)
+  const [header, payload] = good.split('.') as [string, string]
+  const part = fc.oneof(fc.base64String(), fc.string({ unit: 'binary' }).map(text => Buffer.from(text).toString('base64url')), fc.constant(header), fc.constant(payload))
+  const proofs = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 300 }),
+    fc.tuple(part, part, part).map(parts => parts.join('.')),
+    fc.json().map(json => `${Buffer.from(json).toString('base64url')}.${payload}.AAAA`)
+  )
+  const schemes = fc.constantFrom('DPoP', 'dpop', 'Bearer', 'DPoP  ', 'DPoP\t')
+  await fc.assert(fc.asyncProperty(proofs, schemes, async (proof, scheme) => {
+    const response = await app.inject({ url: '/profiles', headers: { authorization: `${scheme} ${tokens.access_token}`, dpop: proof } })
+    return response.statusCode >= 400 && response.statusCode < 500 && typeof response.json().code === 'string'
+  }), { numRuns: 300 })
+  t.pass('300 made-up proofs: each a 4xx with a coded body')
+
+  const fresh = await dpop.generateProof(keypair, `${base}/profiles`, 'GET', undefined, tokens.access_token)
+  const answers = await Promise.all(Array.from({ length: 10 }, async () =>
+    (await fetch(`${base}/profiles`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: fresh } })).status))
+  t.same(answers.sort(), [200, ...Array(9).fill(401)], 'exactly one of ten concurrent uses of one proof passes')
+})
