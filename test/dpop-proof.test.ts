@@ -105,6 +105,7 @@ t.test('§4.3 step 6: the signature must verify with the jwk of the header', asy
   refusal(t, signed({ alg: 'ES384' }, {}), /does not fit its alg/, { })
   const p384 = ecKey('P-384')
   refusal(t, signed({ alg: 'ES256', jwk: p384.jwk }, {}, p384), /does not fit its alg/)
+  refusal(t, signed({ alg: 'RS256' }, {}), /does not fit its alg/, {})
   refusal(t, signed({ jwk: { kty: 'EC', crv: 'P-256', x: es256.jwk.x } }, {}), /jwk is incomplete/)
   refusal(t, signed({ jwk: { ...es256.jwk, x: 'AAAA' } }, {}), /not a valid public key/)
 })

@@ -10,7 +10,7 @@ import * as dpop from 'dpop'
 import * as oauth from 'oauth4webapi'
 import jwtAuth, { MemoryStore, RedisStore } from '../lib/index.js'
 import type { JwtAuthOptions, Store, TokenResponse } from '../lib/index.js'
-import { bearer, decodePart, registrationError, secret } from './helpers.js'
+import { bearer, decodePart, interceptStore, registrationError, secret } from './helpers.js'
 import { startRedis } from './redis-harness.js'
 
 interface Service { app: FastifyInstance, base: string }
@@ -251,6 +251,8 @@ t.test('registration: the dpop option is checked', async t => {
   t.match(await registrationError({ secret, dpop: { proofMaxAge: '10m' } }), { message: /dpop.proofMaxAge must be at most 5 minutes/ })
   t.match(await registrationError({ secret, dpop: { nonces: true } }), { code: 'FST_JWT_AUTH_UNKNOWN_OPTION', message: /dpop.nonce/ })
   t.match(await registrationError({ secret, dpop: 'on' }), { message: /dpop must be a boolean or an object/ })
+  t.match(await registrationError({ secret, dpop: { nonce: 'yes' } }), { message: /dpop.nonce must be a boolean or an object/ })
+  t.match(await registrationError({ secret, dpop: { nonce: null } }), { message: /dpop.nonce must be a boolean or an object/ })
   const storeWithout = new MemoryStore() as Store
   Object.defineProperty(storeWithout, 'rememberProof', { value: undefined })
   t.match(await registrationError({ secret, store: storeWithout, dpop: true }), { message: /needs a store with rememberProof/ })
@@ -281,4 +283,69 @@ t.test('attacks: made-up proofs and headers only ever get a 4xx; one proof sent 
   const answers = await Promise.all(Array.from({ length: 10 }, async () =>
     (await fetch(`${base}/profiles`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: fresh } })).status))
   t.same(answers.sort(), [200, ...Array(9).fill(401)], 'exactly one of ten concurrent uses of one proof passes')
+})
+
+t.test('DPoP-Nonce is added to the headers @fastify/cors exposes, once', async t => {
+  const cors = (await import('@fastify/cors')).default
+  for (const [exposed, expected] of [['X-Request-Id', 'X-Request-Id, DPoP-Nonce'], ['dpop-nonce, X-Request-Id', 'dpop-nonce, X-Request-Id']]) {
+    const app = Fastify()
+    await app.register(cors, { origin: 'https://spa.example', exposedHeaders: exposed })
+    await app.register(jwtAuth, { secret, cookies: false, dpop: { nonce: true } })
+    app.post('/login', async (_request, reply) => await reply.issueTokens({ sub: 'alice' }))
+    t.teardown(() => app.close())
+    const response = await app.inject({ method: 'POST', url: '/login', headers: { origin: 'https://spa.example', dpop: 'x.y.z' } })
+    t.equal(response.statusCode, 400)
+    t.equal(response.headers['access-control-expose-headers'], expected, `exposed: ${exposed}`)
+    t.type(response.headers['dpop-nonce'], 'string')
+  }
+})
+
+t.test('the plugin checks the rotated session\'s key itself; with required, unbound sessions cannot be refreshed', async t => {
+  const store = new MemoryStore()
+  const keypair = await dpop.generateKeyPair('ES256')
+  const ownerKey = await dpop.calculateThumbprint(keypair.publicKey)
+  // A custom store that rotates whatever key comes (as if it ignored RotateInput.jkt).
+  const careless = interceptStore(store, async (call, args, method) => {
+    if (method === 'rotateRefreshToken') (args[0] as { jkt?: string }).jkt = ownerKey
+    return await call()
+  })
+  const { base } = await service(t, { store: careless })
+  const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
+  const stolen = await fetch(`${base}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: tokens.refresh_token }) })
+  t.equal(stolen.status, 400, 'no tokens for a refresh without the key, even from a store that ignored it')
+  t.match(await stolen.json(), { error: 'invalid_grant', error_description: /bound to another DPoP key/ })
+
+  const plain = await (await fetch(`${base}/login`, { method: 'POST' })).json() as TokenResponse
+  const strict = await service(t, { store, dpop: { required: true } })
+  const refused = await fetch(`${strict.base}/auth/refresh`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', dpop: await dpop.generateProof(keypair, `${strict.base}/auth/refresh`, 'POST') },
+    body: JSON.stringify({ refresh_token: plain.refresh_token })
+  })
+  t.equal(refused.status, 400, 'a session made before dpop.required')
+  t.match(await refused.json(), { error: 'invalid_grant', error_description: /only DPoP-bound sessions/ })
+
+  const app = Fastify()
+  await app.register(jwtAuth, { secret, dpop: { required: true } })
+  app.post('/login', async (_request, reply) => await reply.issueTokens({ sub: 'alice' }, { cookiesOnly: true }))
+  t.teardown(() => app.close())
+  const response = await app.inject({ method: 'POST', url: '/login' })
+  t.equal(response.statusCode, 500, 'cookiesOnly with dpop.required is the app\'s mistake')
+  t.match(response.json(), { code: 'FST_JWT_AUTH_INVALID_OPTION', message: /cannot be used with dpop.required/ })
+})
+
+t.test('with dpop off, a bound token (issued while it was on) is refused, whatever the header says', async t => {
+  const { base } = await service(t)
+  const keypair = await dpop.generateKeyPair('ES256')
+  const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
+  const app = Fastify()
+  await app.register(jwtAuth, { secret, cookies: { secure: false } })
+  app.get('/profiles', { preHandler: app.authenticate }, async request => request.user)
+  t.teardown(() => app.close())
+  const proof = await dpop.generateProof(keypair, 'http://localhost/profiles', 'GET', undefined, tokens.access_token)
+  for (const authorization of [`DPoP ${tokens.access_token}`, `Bearer ${tokens.access_token}`]) {
+    const response = await app.inject({ url: '/profiles', headers: { authorization, dpop: proof }, cookies: { access_token: tokens.access_token } })
+    t.equal(response.statusCode, 401, authorization.split(' ')[0] as string)
+    t.equal(response.json().code, 'FST_JWT_AUTH_DPOP_BOUND')
+  }
 })

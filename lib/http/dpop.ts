@@ -60,9 +60,10 @@ function checkProof (config: DpopConfig, request: FastifyRequest, reply: Fastify
   try {
     return verifyProof(header, config, check)
   } catch (error) {
-    if (!(error instanceof ProofError)) throw error
-    if (error.nonce && reply !== undefined) offerNonce(reply, config)
-    throw refusal(error, tokenRequest)
+    // verifyProof throws ProofErrors only: every parse and key import inside it is guarded.
+    // Any refused proof learns the current nonce, so that the next one can carry it.
+    if (reply !== undefined) offerNonce(reply, config)
+    throw refusal(error as ProofError, tokenRequest)
   }
 }
 
