@@ -349,3 +349,32 @@ t.test('with dpop off, a bound token (issued while it was on) is refused, whatev
     t.equal(response.json().code, 'FST_JWT_AUTH_DPOP_BOUND')
   }
 })
+
+t.test('with the revocation replica, a DPoP request makes one store call: the replay check', async t => {
+  const { Redis } = await import('ioredis')
+  const server = await startRedis()
+  t.teardown(server.stop)
+  const client = new Redis(server.url)
+  t.teardown(() => client.disconnect())
+  // A notices' history that began a minute ago, as on a service whose replicas have run a while.
+  await client.hset('fja:{revocations}:epoch', 'id', 'aged', 'since', Date.now() - 60_000)
+  await client.pexpire('fja:{revocations}:epoch', 60_000)
+  const calls: string[] = []
+  const redisStore = new RedisStore({ url: server.url })
+  // Counts the per-request calls; the feed and everything else pass through untouched.
+  const store = new Proxy(redisStore, {
+    get (target, property) {
+      const value = Reflect.get(target, property, target) as unknown
+      if (typeof value !== 'function') return value
+      if (property === 'isRevoked' || property === 'rememberProof') calls.push(property)
+      return (value as (...args: unknown[]) => unknown).bind(target)
+    }
+  })
+  const { base } = await service(t, { store, revocation: { replica: true } })
+  const keypair = await dpop.generateKeyPair('ES256')
+  const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
+  await new Promise(resolve => setTimeout(resolve, 1200)) // the replica has read its feed
+  calls.length = 0
+  for (let i = 0; i < 5; i++) t.equal((await resource(base, tokens.access_token, keypair)).status, 200)
+  t.same(calls, Array(5).fill('rememberProof'), 'no isRevoked: the replica cleared each token; the proof is remembered at the store')
+})
