@@ -52,101 +52,113 @@ async function oauthRefresh (base: string, handle: oauth.DPoPHandle, refreshToke
   }
 }
 
-t.test('a DPoP client logs in, calls protected routes with oauth4webapi and refreshes; tokens are bound to its key', async t => {
-  const { base } = await service(t)
-  const keypair = await dpop.generateKeyPair('ES256')
-  const jkt = await dpop.calculateThumbprint(keypair.publicKey)
-  const loggedIn = await dpopLogin(base, keypair)
-  t.equal(loggedIn.status, 200)
-  const tokens = await loggedIn.json() as TokenResponse
-  t.equal(tokens.token_type, 'DPoP', 'RFC 9449 §5: token_type DPoP')
-  t.same(decodePart(tokens.access_token, 1).cnf, { jkt }, 'cnf.jkt is the RFC 7638 thumbprint of the client key')
+/** The store of a flow test: the default MemoryStore, or a RedisStore on a server of its own. */
+async function storeOptions (t: Test, kind: 'MemoryStore' | 'RedisStore'): Promise<Partial<JwtAuthOptions>> {
+  if (kind === 'MemoryStore') return {}
+  const server = await startRedis()
+  const store = new RedisStore({ url: server.url })
+  t.teardown(server.stop)
+  return { store }
+}
 
-  const handle = oauth.DPoP(client, keypair)
-  const called = await oauth.protectedResourceRequest(tokens.access_token, 'GET', new URL(`${base}/profiles`), new Headers(), null, { DPoP: handle, ...insecure })
-  t.equal(called.status, 200, 'oauth4webapi protectedResourceRequest with its DPoP handle')
-  t.same(await called.json(), { sub: 'alice', cnf: { jkt } })
+for (const kind of ['MemoryStore', 'RedisStore'] as const) {
+  t.test(`${kind}: a DPoP client logs in, calls protected routes with oauth4webapi and refreshes; tokens are bound to its key`, async t => {
+    const { base } = await service(t, await storeOptions(t, kind))
+    const keypair = await dpop.generateKeyPair('ES256')
+    const jkt = await dpop.calculateThumbprint(keypair.publicKey)
+    const loggedIn = await dpopLogin(base, keypair)
+    t.equal(loggedIn.status, 200)
+    const tokens = await loggedIn.json() as TokenResponse
+    t.equal(tokens.token_type, 'DPoP', 'RFC 9449 §5: token_type DPoP')
+    t.same(decodePart(tokens.access_token, 1).cnf, { jkt }, 'cnf.jkt is the RFC 7638 thumbprint of the client key')
 
-  const refreshed = await oauthRefresh(base, handle, tokens.refresh_token)
-  t.equal(refreshed.token_type, 'dpop', 'oauth4webapi reads token_type DPoP (it lower-cases it)')
-  t.same(decodePart(refreshed.access_token, 1).cnf, { jkt }, 'the refreshed token is bound to the same key')
-  t.equal((await resource(base, refreshed.access_token, keypair)).status, 200)
-  t.equal((await oauthRefresh(base, handle, refreshed.refresh_token as string)).token_type, 'dpop', 'and again')
-})
+    const handle = oauth.DPoP(client, keypair)
+    const called = await oauth.protectedResourceRequest(tokens.access_token, 'GET', new URL(`${base}/profiles`), new Headers(), null, { DPoP: handle, ...insecure })
+    t.equal(called.status, 200, 'oauth4webapi protectedResourceRequest with its DPoP handle')
+    t.same(await called.json(), { sub: 'alice', cnf: { jkt } })
 
-t.test('a copied access token alone is refused: as Bearer, without a proof, with another key, with a replayed proof', async t => {
-  const { base } = await service(t)
-  const keypair = await dpop.generateKeyPair('ES256')
-  const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
-
-  const asBearer = await fetch(`${base}/profiles`, { headers: bearer(tokens.access_token) })
-  t.equal(asBearer.status, 401, 'a bound token is never accepted as Bearer')
-  t.match(await asBearer.json(), { code: 'FST_JWT_AUTH_DPOP_BOUND' })
-  t.match(asBearer.headers.get('www-authenticate'), /^Bearer realm="[^"]+", DPoP realm="[^"]+", algs="ES256 [^"]*EdDSA[^"]*", error="invalid_token"/,
-    'both schemes offered, the error with DPoP\'s')
-
-  const noProof = await resource(base, tokens.access_token, null)
-  t.equal(noProof.status, 401)
-  t.match(await noProof.json(), { code: 'FST_JWT_AUTH_INVALID_DPOP_PROOF' })
-  t.match(noProof.headers.get('www-authenticate'), /DPoP realm="[^"]+", algs="[^"]+", error="invalid_dpop_proof"/)
-
-  const thief = await dpop.generateKeyPair('ES256')
-  const otherKey = await resource(base, tokens.access_token, thief)
-  t.equal(otherKey.status, 401, 'a proof by another key')
-  t.match(await otherKey.json(), { code: 'FST_JWT_AUTH_INVALID_DPOP_PROOF', message: /another key/ })
-
-  const proof = await dpop.generateProof(keypair, `${base}/profiles`, 'GET', undefined, tokens.access_token)
-  const first = await fetch(`${base}/profiles`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: proof } })
-  t.equal(first.status, 200)
-  const replay = await fetch(`${base}/profiles`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: proof } })
-  t.equal(replay.status, 401, 'the same proof again')
-  t.match(await replay.json(), { message: /already used/ })
-
-  const wrongAth = await fetch(`${base}/profiles`, {
-    headers: { authorization: `DPoP ${tokens.access_token}`, dpop: await dpop.generateProof(keypair, `${base}/profiles`, 'GET', undefined, 'another.token') }
+    const refreshed = await oauthRefresh(base, handle, tokens.refresh_token)
+    t.equal(refreshed.token_type, 'dpop', 'oauth4webapi reads token_type DPoP (it lower-cases it)')
+    t.same(decodePart(refreshed.access_token, 1).cnf, { jkt }, 'the refreshed token is bound to the same key')
+    t.equal((await resource(base, refreshed.access_token, keypair)).status, 200)
+    t.equal((await oauthRefresh(base, handle, refreshed.refresh_token as string)).token_type, 'dpop', 'and again')
   })
-  t.equal(wrongAth.status, 401, 'a proof made for another token (ath)')
-  const wrongUri = await fetch(`${base}/profiles`, {
-    headers: { authorization: `DPoP ${tokens.access_token}`, dpop: await dpop.generateProof(keypair, `${base}/admin`, 'GET', undefined, tokens.access_token) }
-  })
-  t.equal(wrongUri.status, 401, 'a proof made for another URI (htu)')
-  const twoProofs = await fetch(`${base}/profiles`, {
-    headers: [['authorization', `DPoP ${tokens.access_token}`], ['dpop', proof], ['dpop', proof]]
-  })
-  t.equal(twoProofs.status, 401, 'two DPoP headers')
-  t.match(await twoProofs.json(), { message: /exactly one DPoP header/ })
-})
 
-t.test('a copied refresh token alone is refused, and the session lives on for its key', async t => {
-  const { base } = await service(t)
-  const keypair = await dpop.generateKeyPair('ES256')
-  const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
-  const form = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }
+  t.test(`${kind}: a copied access token alone is refused: as Bearer, without a proof, with another key, with a replayed proof`, async t => {
+    const { base } = await service(t, await storeOptions(t, kind))
+    const keypair = await dpop.generateKeyPair('ES256')
+    const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
 
-  const noProof = await fetch(`${base}/auth/refresh`, { ...form, body: `grant_type=refresh_token&refresh_token=${tokens.refresh_token}` })
-  t.equal(noProof.status, 400)
-  t.match(await noProof.json(), { error: 'invalid_grant' }, 'without a proof')
-  const thief = await dpop.generateKeyPair('ES256')
-  const otherKey = await fetch(`${base}/auth/refresh`, {
-    method: 'POST',
-    headers: { ...form.headers, dpop: await dpop.generateProof(thief, `${base}/auth/refresh`, 'POST') },
-    body: `grant_type=refresh_token&refresh_token=${tokens.refresh_token}`
+    const asBearer = await fetch(`${base}/profiles`, { headers: bearer(tokens.access_token) })
+    t.equal(asBearer.status, 401, 'a bound token is never accepted as Bearer')
+    t.match(await asBearer.json(), { code: 'FST_JWT_AUTH_DPOP_BOUND' })
+    t.match(asBearer.headers.get('www-authenticate'), /^Bearer realm="[^"]+", DPoP realm="[^"]+", algs="ES256 [^"]*EdDSA[^"]*", error="invalid_token"/,
+      'both schemes offered, the error with DPoP\'s')
+
+    const noProof = await resource(base, tokens.access_token, null)
+    t.equal(noProof.status, 401)
+    t.match(await noProof.json(), { code: 'FST_JWT_AUTH_INVALID_DPOP_PROOF' })
+    t.match(noProof.headers.get('www-authenticate'), /DPoP realm="[^"]+", algs="[^"]+", error="invalid_dpop_proof"/)
+
+    const thief = await dpop.generateKeyPair('ES256')
+    const otherKey = await resource(base, tokens.access_token, thief)
+    t.equal(otherKey.status, 401, 'a proof by another key')
+    t.match(await otherKey.json(), { code: 'FST_JWT_AUTH_INVALID_DPOP_PROOF', message: /another key/ })
+
+    const proof = await dpop.generateProof(keypair, `${base}/profiles`, 'GET', undefined, tokens.access_token)
+    const first = await fetch(`${base}/profiles`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: proof } })
+    t.equal(first.status, 200)
+    const replay = await fetch(`${base}/profiles`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: proof } })
+    t.equal(replay.status, 401, 'the same proof again')
+    t.match(await replay.json(), { message: /already used/ })
+
+    const wrongAth = await fetch(`${base}/profiles`, {
+      headers: { authorization: `DPoP ${tokens.access_token}`, dpop: await dpop.generateProof(keypair, `${base}/profiles`, 'GET', undefined, 'another.token') }
+    })
+    t.equal(wrongAth.status, 401, 'a proof made for another token (ath)')
+    const wrongUri = await fetch(`${base}/profiles`, {
+      headers: { authorization: `DPoP ${tokens.access_token}`, dpop: await dpop.generateProof(keypair, `${base}/admin`, 'GET', undefined, tokens.access_token) }
+    })
+    t.equal(wrongUri.status, 401, 'a proof made for another URI (htu)')
+    const twoProofs = await fetch(`${base}/profiles`, {
+      headers: [['authorization', `DPoP ${tokens.access_token}`], ['dpop', proof], ['dpop', proof]]
+    })
+    t.equal(twoProofs.status, 401, 'two DPoP headers')
+    t.match(await twoProofs.json(), { message: /exactly one DPoP header/ })
   })
-  t.equal(otherKey.status, 400)
-  t.match(await otherKey.json(), { error: 'invalid_grant' }, 'with a proof by another key')
 
-  const handle = oauth.DPoP(client, keypair)
-  const refreshed = await oauthRefresh(base, handle, tokens.refresh_token)
-  t.equal(refreshed.token_type, 'dpop', 'the owner still refreshes: the refused attempts spent nothing')
+  t.test(`${kind}: a copied refresh token alone is refused, and the session lives on for its key`, async t => {
+    const { base } = await service(t, await storeOptions(t, kind))
+    const keypair = await dpop.generateKeyPair('ES256')
+    const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
+    const form = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }
 
-  const badProof = await fetch(`${base}/auth/refresh`, {
-    method: 'POST',
-    headers: { ...form.headers, dpop: await dpop.generateProof(keypair, `${base}/auth/other`, 'POST') },
-    body: `grant_type=refresh_token&refresh_token=${refreshed.refresh_token as string}`
+    const noProof = await fetch(`${base}/auth/refresh`, { ...form, body: `grant_type=refresh_token&refresh_token=${tokens.refresh_token}` })
+    t.equal(noProof.status, 400)
+    t.match(await noProof.json(), { error: 'invalid_grant' }, 'without a proof')
+    const thief = await dpop.generateKeyPair('ES256')
+    const otherKey = await fetch(`${base}/auth/refresh`, {
+      method: 'POST',
+      headers: { ...form.headers, dpop: await dpop.generateProof(thief, `${base}/auth/refresh`, 'POST') },
+      body: `grant_type=refresh_token&refresh_token=${tokens.refresh_token}`
+    })
+    t.equal(otherKey.status, 400)
+    t.match(await otherKey.json(), { error: 'invalid_grant' }, 'with a proof by another key')
+
+    const handle = oauth.DPoP(client, keypair)
+    const refreshed = await oauthRefresh(base, handle, tokens.refresh_token)
+    t.equal(refreshed.token_type, 'dpop', 'the owner still refreshes: the refused attempts spent nothing')
+
+    const badProof = await fetch(`${base}/auth/refresh`, {
+      method: 'POST',
+      headers: { ...form.headers, dpop: await dpop.generateProof(keypair, `${base}/auth/other`, 'POST') },
+      body: `grant_type=refresh_token&refresh_token=${refreshed.refresh_token as string}`
+    })
+    t.equal(badProof.status, 400, 'the token endpoint answers a bad proof with 400')
+    t.match(await badProof.json(), { error: 'invalid_dpop_proof', code: 'FST_JWT_AUTH_INVALID_DPOP_PROOF' })
   })
-  t.equal(badProof.status, 400, 'the token endpoint answers a bad proof with 400')
-  t.match(await badProof.json(), { error: 'invalid_dpop_proof', code: 'FST_JWT_AUTH_INVALID_DPOP_PROOF' })
-})
+}
+
 
 t.test('dpop.required: false serves Bearer clients too; required: true refuses them', async t => {
   const mixed = await service(t)
