@@ -440,8 +440,14 @@ async function execCli (args: string[], timeoutMs: number): Promise<string> {
   })
 }
 
-/** Starts a 3-master Redis Cluster (no replicas) on free ports, creates it with `redis-cli --cluster create ... --cluster-replicas 0 --cluster-yes`, waits for cluster_state:ok on every node. */
-export async function startCluster (): Promise<RedisCluster> {
+export interface ClusterOptions {
+  /** Replicas per master. Default 0. */
+  replicas?: number
+}
+
+/** Starts a 3-master Redis Cluster (`replicas` per master, none by default) on free ports, creates it with `redis-cli --cluster create ... --cluster-replicas N --cluster-yes`, waits for cluster_state:ok on every node. */
+export async function startCluster (options: ClusterOptions = {}): Promise<RedisCluster> {
+  const replicas = options.replicas ?? 0
   const dir = await makeTempDir('fja-redis-cluster-')
   const started: Array<{ proc: Proc, port: number }> = []
   const stopAll = async (): Promise<void> => {
@@ -451,7 +457,7 @@ export async function startCluster (): Promise<RedisCluster> {
   try {
     // The bus port is chosen explicitly (--cluster-port): the default port + 10000 can be
     // taken, or above 65535 for ports from the upper ephemeral range.
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 3 * (1 + replicas); i++) {
       for (let attempt = 1; ; attempt++) {
         const [port, busPort] = await freePorts(2) as [number, number]
         const args = [
@@ -470,8 +476,16 @@ export async function startCluster (): Promise<RedisCluster> {
       }
     }
     const ports = started.map(node => node.port)
-    await execCli(['--cluster', 'create', ...ports.map(port => `${HOST}:${port}`), '--cluster-replicas', '0', '--cluster-yes'], CLUSTER_CREATE_TIMEOUT_MS)
+    await execCli(['--cluster', 'create', ...ports.map(port => `${HOST}:${port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], CLUSTER_CREATE_TIMEOUT_MS)
     for (const port of ports) await waitFor(`cluster_state:ok on port ${port}`, async () => await clusterStateOk(port))
+    // Clients learn the replicas from CLUSTER SLOTS, which lists one only once gossip has told
+    // that node of it: wait until every node lists every replica.
+    for (const port of ports) {
+      await waitFor(`${replicas} replica(s) per slot range in CLUSTER SLOTS on port ${port}`, async () => {
+        const ranges = await command(port, ['CLUSTER', 'SLOTS'])
+        return Array.isArray(ranges) && ranges.every(range => Array.isArray(range) && range.length === 3 + replicas)
+      })
+    }
   } catch (error) {
     await stopAll()
     throw error
