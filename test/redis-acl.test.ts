@@ -98,6 +98,12 @@ t.test('the whole flow as a user with exactly the documented rule, standalone', 
     await admin.call('ACL', 'SETUSER', user as string, `+${command}`)
   }
   t.same(await store.runSelfCheck(), [], 'all back: nothing to report')
+
+  // Without the self-check, a user that may not PING fails the probe, naming Redis's refusal.
+  await admin.call('ACL', 'SETUSER', user as string, '-ping')
+  const unchecked = new RedisStore({ url: `redis://${user}:${password}@127.0.0.1:${server.port}`, selfCheck: false })
+  t.teardown(() => unchecked.close())
+  await t.rejects(unchecked.probe(), /does not answer \(NOPERM/, 'selfCheck: false: the probe names the refusal')
 })
 
 t.test('on a Cluster, the rule plus +cluster|slots +cluster|info', async t => {
