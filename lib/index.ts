@@ -40,6 +40,7 @@ export type {
   CreateSessionInput,
   CreateSessionResult,
   RevocationBatch,
+  RevocationPartitionRead,
   RevocationFeed,
   RotateInput,
   RotateResult,
