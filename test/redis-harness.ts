@@ -429,6 +429,11 @@ export interface RedisCluster {
   kill: (port: number) => Promise<void>
   /** The port of the master that serves `slot` now, as a live node sees it. */
   masterOf: (slot: number) => Promise<number>
+  /** SIGSTOP / SIGCONT one node: it keeps its data but stops answering. */
+  pause: (port: number) => void
+  resume: (port: number) => void
+  /** Resolves once every running node reports cluster_state:ok. */
+  healthy: () => Promise<void>
 }
 
 export interface ClusterOptions {
@@ -499,14 +504,25 @@ export async function startCluster (options: ClusterOptions = {}): Promise<Redis
   }
 
   const queue = serial()
+  const nodeOn = (port: number): { proc: Proc, port: number } => {
+    const node = started.find(candidate => candidate.port === port)
+    if (node === undefined || node.proc.hasExited()) throw new Error(`redis-harness: no running Cluster node on port ${port}`)
+    return node
+  }
   return {
     nodes: started.map(({ port }) => ({ host: HOST, port })),
     stop: async () => { await queue(stopAll) },
     kill: async (port: number) => {
-      const node = started.find(candidate => candidate.port === port)
-      if (node === undefined) throw new Error(`redis-harness: no Cluster node on port ${port}`)
-      node.proc.child.kill('SIGKILL')
-      await node.proc.exited
+      const { proc } = nodeOn(port)
+      proc.child.kill('SIGKILL')
+      await proc.exited
+    },
+    pause: (port: number) => { nodeOn(port).proc.child.kill('SIGSTOP') },
+    resume: (port: number) => { nodeOn(port).proc.child.kill('SIGCONT') },
+    healthy: async () => {
+      for (const { port, proc } of started) {
+        if (!proc.hasExited()) await waitFor(`cluster_state:ok on port ${port}`, async () => await clusterStateOk(port))
+      }
     },
     masterOf: async (slot: number) => {
       for (const { port, proc } of started) {

@@ -116,7 +116,7 @@ export class RevocationReplica {
     const sentAt = performance.now()
     let batch: RevocationBatch
     try {
-      batch = await this.#feed.read(this.#cursor)
+      batch = await this.#feed.read(this.#cursor, this.#pollEvery)
     } catch (error) {
       this.#failed(this.#confirmedAt.map(() => (error as Error).message))
       return 'done'

@@ -2,6 +2,8 @@
 // partition on a Cluster (see notice-partitions.ts), all read in one concurrent round per poll.
 // Each stream has its own epoch, so a shard that lost its data is noticed for its partition
 // alone. On a Cluster, the single stream older versions wrote is read as well until it expires.
+// A partition whose master does not answer does not hold up the others: after `patience` the
+// batch goes without it, and what its read brings later comes with the next batch.
 import type { RevocationBatch, RevocationFeed, RevocationPartitionRead } from './store.js'
 
 export type StreamEntry = [id: string, fields: string[]]
@@ -20,77 +22,108 @@ export interface NoticeStreams {
   close: () => void
 }
 
-interface PartitionPage {
-  cursor: string
-  since: number
-  entries: StreamEntry[]
+type Outcome = { complete: boolean, completeSince: number } | { error: string }
+
+/** One stream's reads: at most one in flight; each moves the stream's cursor when it lands. */
+class StreamReader {
+  cursor = ''
+  #inFlight: Promise<void> | undefined
+  #outcome: Outcome | undefined
+  readonly #run: (reader: StreamReader) => Promise<Outcome>
+
+  constructor (run: (reader: StreamReader) => Promise<Outcome>) {
+    this.#run = run
+  }
+
+  /** Starts a read unless one is still in flight; true when this call started it. */
+  start (): boolean {
+    if (this.#inFlight !== undefined) return false
+    this.#outcome = undefined
+    this.#inFlight = this.#run(this).then(
+      outcome => { this.#outcome = outcome },
+      (error: unknown) => { this.#outcome = { error: (error as Error).message } }
+    ).finally(() => { this.#inFlight = undefined })
+    return true
+  }
+
+  get landed (): Promise<void> {
+    return this.#inFlight ?? Promise.resolve()
+  }
+
+  /** How the read started by this batch went; a read still in flight, or one left over from an earlier batch, confirms nothing. */
+  outcome (startedNow: boolean, patience: number): Outcome {
+    if (startedNow && this.#outcome !== undefined) return this.#outcome
+    return { error: `no answer within ${patience} ms` }
+  }
 }
 
 export function openNoticeFeed (options: NoticeStreams): RevocationFeed {
-  const { streams, follow, page } = options
-  const epochs: Array<string | undefined> = streams.map(() => undefined)
+  const { streams, follow, page, followLegacy } = options
+  /** Entries read but not handed to the replica yet. */
+  let entries: StreamEntry[] = []
+  const readers = streams.map(stream => {
+    let epoch: string | undefined
+    return new StreamReader(async reader => {
+      let [id, since, read] = await follow(stream, reader.cursor)
+      // A new epoch: the stream lost its notices, and its history starts again from the oldest.
+      if (epoch !== undefined && id !== epoch && reader.cursor !== '') {
+        reader.cursor = ''
+        ;[id, since, read] = await follow(stream, reader.cursor)
+      }
+      epoch = id
+      entries = entries.concat(read)
+      reader.cursor = read.at(-1)?.[0] ?? reader.cursor
+      return { complete: read.length < page, completeSince: since }
+    })
+  })
   /** Null once the old stream is gone (or there is none to read). */
-  let legacyCursor: string | null = options.followLegacy === undefined ? null : ''
-
-  /** One page of one stream; when its epoch changed (its notices were lost), from its oldest notice. */
-  const readPartition = async (partition: number, cursor: string): Promise<PartitionPage> => {
-    const stream = streams[partition] as string
-    let [id, since, entries] = await follow(stream, cursor)
-    const known = epochs[partition]
-    if (known !== undefined && id !== known && cursor !== '') {
-      cursor = ''
-      ;[id, since, entries] = await follow(stream, cursor)
-    }
-    epochs[partition] = id
-    return { cursor: entries.at(-1)?.[0] ?? cursor, since, entries }
-  }
-
-  /** The old stream's next page (none once it is gone); the cursor moves only when read. */
-  const readLegacy = async (): Promise<StreamEntry[]> => {
-    if (legacyCursor === null || options.followLegacy === undefined) return []
-    const entries = await options.followLegacy(legacyCursor)
-    if (entries === null) legacyCursor = null
-    else legacyCursor = entries.at(-1)?.[0] ?? legacyCursor
-    return entries ?? []
-  }
+  let legacy: StreamReader | null = followLegacy === undefined
+    ? null
+    : new StreamReader(async reader => {
+      const read = await followLegacy(reader.cursor)
+      if (read === null) {
+        legacy = null
+        return { complete: true, completeSince: 0 }
+      }
+      entries = entries.concat(read)
+      reader.cursor = read.at(-1)?.[0] ?? reader.cursor
+      return { complete: read.length < page, completeSince: 0 }
+    })
 
   const feed: RevocationFeed = {
-    read: async (cursor) => {
-      if (cursor === null && legacyCursor !== null) legacyCursor = ''
-      const from = cursor === null ? streams.map(() => '') : cursor.split(' ')
-      const [pages, legacy] = await Promise.all([
-        Promise.allSettled(streams.map(async (_, partition) => await readPartition(partition, from[partition] ?? ''))),
-        readLegacy().then(entries => ({ entries }), (error: unknown) => ({ error: (error as Error).message }))
-      ])
+    read: async (cursor, patience) => {
+      const wait = options.partitionOf === undefined ? Number.POSITIVE_INFINITY : patience ?? Number.POSITIVE_INFINITY
+      if (cursor === null) for (const reader of legacy === null ? readers : [...readers, legacy]) reader.cursor = ''
+      const oldStream = legacy
+      const started = readers.map(reader => reader.start())
+      const legacyStarted = oldStream?.start() ?? false
+      const landed = Promise.all([...readers, ...(oldStream === null ? [] : [oldStream])].map(async reader => { await reader.landed }))
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([landed, ...(Number.isFinite(wait) ? [new Promise<void>(resolve => { timer = setTimeout(resolve, wait) })] : [])])
+      clearTimeout(timer)
+
+      const batchEntries = entries
+      entries = []
       const subs: string[] = []
       let everyone = false
-      const collect = (entries: StreamEntry[]): void => {
-        for (const [, fields] of entries) {
-          if (fields[0] === 'all') everyone = true
-          else subs.push(fields[1] as string)
-        }
+      for (const [, fields] of batchEntries) {
+        if (fields[0] === 'all') everyone = true
+        else subs.push(fields[1] as string)
       }
-      if ('entries' in legacy) collect(legacy.entries)
-      const legacyComplete = 'entries' in legacy && legacy.entries.length < page
-      const reads: RevocationPartitionRead[] = []
-      const cursors: string[] = []
-      for (const [partition, result] of pages.entries()) {
-        if (result.status === 'rejected') {
-          reads.push({ error: (result.reason as Error).message })
-          cursors.push(from[partition] ?? '')
-          continue
-        }
-        collect(result.value.entries)
-        cursors.push(result.value.cursor)
-        // The old stream may hold notices of any partition's users: each waits for it.
-        if ('error' in legacy) reads.push({ error: legacy.error })
-        else reads.push({ complete: legacyComplete && result.value.entries.length < page, completeSince: result.value.since })
-      }
+      // The old stream may hold notices of any partition's users: each waits for it.
+      const legacyOutcome: Outcome = oldStream === null ? { complete: true, completeSince: 0 } : oldStream.outcome(legacyStarted, wait)
+      const reads: RevocationPartitionRead[] = readers.map((reader, partition) => {
+        const outcome = reader.outcome(started[partition] as boolean, wait)
+        if ('error' in outcome) return outcome
+        if ('error' in legacyOutcome) return legacyOutcome
+        return { complete: outcome.complete && legacyOutcome.complete, completeSince: outcome.completeSince }
+      })
+      const position = readers.map(reader => reader.cursor).join(' ')
       if (options.partitionOf === undefined) {
         // One stream: a read confirms it or fails, as a whole.
         const only = reads[0] as RevocationPartitionRead
-        if ('error' in only) throw (pages[0] as PromiseRejectedResult).reason
-        const batch: RevocationBatch = { cursor: cursors[0] as string, subs, complete: only.complete, completeSince: only.completeSince }
+        if ('error' in only) throw new Error(only.error)
+        const batch: RevocationBatch = { cursor: position, subs, complete: only.complete, completeSince: only.completeSince }
         if (everyone) batch.everyone = true
         return batch
       }
@@ -101,7 +134,7 @@ export function openNoticeFeed (options: NoticeStreams): RevocationFeed {
         complete &&= read.complete
         completeSince = Math.max(completeSince, read.completeSince)
       }
-      const batch: RevocationBatch = { cursor: cursors.join(' '), subs, complete, completeSince, partitions: reads }
+      const batch: RevocationBatch = { cursor: position, subs, complete, completeSince, partitions: reads }
       if (everyone) batch.everyone = true
       return batch
     },

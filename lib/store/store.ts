@@ -171,9 +171,10 @@ export interface RevocationFeed {
   /**
    * The notices after `cursor` (from the oldest kept when null), without waiting. A read that
    * resolves with `complete` confirms that the replica has every notice written before the read
-   * was sent.
+   * was sent. A partitioned feed resolves within `patience` ms (when given): a partition whose
+   * read takes longer counts as unreadable in this batch, and its notices come with a later one.
    */
-  read (cursor: string | null): Promise<RevocationBatch>
+  read (cursor: string | null, patience?: number): Promise<RevocationBatch>
   /**
    * A feed split in partitions (RedisStore on a Cluster: one per group of slots), each confirmed
    * on its own: a partition that cannot be read sends to the store only the tokens of the users
