@@ -82,8 +82,8 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
   const api = createApi(context, fastify.log)
 
   fastify.decorate('authenticate', authenticate)
-  fastify.decorate('requireRoles', createRequireRoles(config.realm))
-  fastify.decorate('requireScopes', createRequireScopes(config.realm))
+  fastify.decorate('requireRoles', createRequireRoles(config.realm, config.dpop))
+  fastify.decorate('requireScopes', createRequireScopes(config.realm, config.dpop))
   fastify.decorate('jwtAuth', api)
   // Verify-only services (no signing key) issue nothing.
   if (config.signingKey !== null) {

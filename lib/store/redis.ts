@@ -14,6 +14,8 @@
 //                                              logout with a refresh token): tells a notice whose
 //                                              revocation's outcome was unknown that it happened;
 //                                              kept one notice coverage
+//   <prefix>dpop:<replay key>          string  a DPoP proof seen (digest of key thumbprint and
+//                                              jti); expires when the proof would be too old
 //   <prefix>{revocations}              stream  revocation notices (the sub, or 'all' for every
 //                                              user) for replicas; each kept one access
 //                                              lifetime, the key expires with the last. On a
@@ -61,13 +63,14 @@ local function extendIndex (index, now, untilMs)
 end
 `
 
-// KEYS: session, index. ARGV: sessionId, digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix.
-// Returns { now, expiresAt, evicted... }.
+// KEYS: session, index. ARGV: sessionId, digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix,
+// DPoP key thumbprint ('' for none). Returns { now, expiresAt, evicted... }.
 const createSessionLua = `${redisNow}${extendIndex}
 local absolute = now + tonumber(ARGV[4])
 local expires = math.min(absolute, now + tonumber(ARGV[5]))
 -- 1. the session, with the digest of its first refresh token
 redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'cl', ARGV[3], 'c', now, 'l', now, 'abs', absolute, 'exp', expires, 'ua', ARGV[7], 'ip', ARGV[8])
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'k', ARGV[10]) end
 redis.call('PEXPIREAT', KEYS[1], expires)
 -- 2. drop index entries whose session has expired
 for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -93,12 +96,13 @@ return result
 `
 
 // KEYS: session, index. ARGV: sessionId, presented, successor, sealed, idle, grace, history size,
-// peek ('1' to only look), claims ('' to keep them), the claims they replace ('' for any).
-// Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims [, sealed successors...] }.
+// peek ('1' to only look), claims ('' to keep them), the claims they replace ('' for any), the
+// DPoP key thumbprint presented ('' for none).
+// Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims, bound key [, sealed successors...] }.
 // 'old' holds the spent generations, newest first, space-separated: 'digest,rotatedAt,sealed'
 // while the generation is within grace, the bare digest after it (its seal is no longer needed).
 const rotateLua = `${redisNow}${extendIndex}
-local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old', 'prev', 'rot', 'seal')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old', 'prev', 'rot', 'seal', 'k')
 -- 1. no live session: nothing to rotate (the key expires with the session)
 if not s[1] then return { 'invalid' } end
 -- a session written by 0.1.0 kept its predecessor apart: it becomes the newest spent generation
@@ -106,9 +110,13 @@ if s[10] and s[11] and s[12] then
   s[9] = s[10] .. ',' .. s[11] .. ',' .. s[12] .. ' ' .. (s[9] or '')
 end
 local grace = tonumber(ARGV[6])
+-- a session bound to a DPoP key moves only for that key (a spent token after grace is reuse all the same)
+local keyHeld = not s[13] or s[13] == ARGV[11]
+local key = s[13] or ''
 -- 2. the current token: the successor becomes current, the idle timer restarts
 if ARGV[2] == s[1] then
-  if ARGV[8] == '1' then return { 'current', s[3], s[4], s[5], s[6], s[7], s[8] } end
+  if not keyHeld then return { 'invalid' } end
+  if ARGV[8] == '1' then return { 'current', s[3], s[4], s[5], s[6], s[7], s[8], key } end
   local expires = math.min(tonumber(s[2]), now + tonumber(ARGV[5]))
   -- the presented token joins the spent generations, which keep the newest ARGV[7] + 1
   local old = { ARGV[2] .. ',' .. now .. ',' .. ARGV[4] }
@@ -128,11 +136,11 @@ if ARGV[2] == s[1] then
   end
   redis.call('PEXPIREAT', KEYS[1], expires)
   extendIndex(KEYS[2], now, expires)
-  return { 'rotated', s[3], now, expires, s[6], s[7], claims }
+  return { 'rotated', s[3], now, expires, s[6], s[7], claims, key }
 end
 -- 3. a spent generation: within grace its seals lead to the current token (the presented
 --    token's seal first); after grace it is reuse, and the session dies
-local result = { 'grace', s[3], s[4], s[5], s[6], s[7], s[8] }
+local result = { 'grace', s[3], s[4], s[5], s[6], s[7], s[8], key }
 local seals, linked = {}, true
 for entry in string.gmatch(s[9] or '', '%S+') do
   local digest, rotated, sealed = string.match(entry, '^([^,]+),(%d+),(.+)$')
@@ -141,6 +149,7 @@ for entry in string.gmatch(s[9] or '', '%S+') do
   if sealed then table.insert(seals, 1, sealed) else linked = false end
   if digest == ARGV[2] then
     if linked and now - tonumber(rotated) < grace then
+      if not keyHeld then return { 'invalid' } end
       for _, link in ipairs(seals) do result[#result + 1] = link end
       return result
     end
@@ -445,13 +454,14 @@ export class RedisStore implements Store {
     const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthCreateSession(
       `${user}:s:${input.sessionId}`, `${user}:ss`,
       input.sessionId, input.refreshDigest, claims, input.lifetime, input.idleTimeout, input.maxSessions,
-      input.userAgent ?? '', input.ip ?? '', `${user}:s:`
+      input.userAgent ?? '', input.ip ?? '', `${user}:s:`, input.jkt ?? ''
     ) as Promise<Reply>, created => created.length > 2)
     const evicted = reply.slice(2) as string[]
     const now = Number(reply[0])
     const session: SessionRecord = withClient({
       id: input.sessionId, sub: input.sub, createdAt: now, lastUsedAt: now, expiresAt: Number(reply[1]), claims: input.claims
     }, input.userAgent ?? '', input.ip ?? '')
+    if (input.jkt !== undefined) session.jkt = input.jkt
     return { session, evicted }
   }
 
@@ -461,7 +471,7 @@ export class RedisStore implements Store {
       `${user}:s:${input.sessionId}`, `${user}:ss`,
       input.sessionId, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace,
       reuseHistory, input.peek === true ? '1' : '', input.claims === undefined ? '' : JSON.stringify(input.claims),
-      input.claimsFrom === undefined ? '' : JSON.stringify(input.claimsFrom)
+      input.claimsFrom === undefined ? '' : JSON.stringify(input.claimsFrom), input.jkt ?? ''
     ) as Promise<Reply>, rotated => rotated[0] === 'reused')
     const status = reply[0] as RotateResult['status']
     if (status === 'invalid' || status === 'reused') return { status }
@@ -473,8 +483,9 @@ export class RedisStore implements Store {
       expiresAt: Number(reply[3]),
       claims: JSON.parse(reply[6] as string) as Record<string, unknown>
     }, reply[4] as string, reply[5] as string)
+    if (reply[7] !== '') session.jkt = reply[7] as string
     return status === 'grace'
-      ? { status, session, sealedSuccessors: reply.slice(7) as string[] }
+      ? { status, session, sealedSuccessors: reply.slice(8) as string[] }
       : { status, session }
   }
 
@@ -495,6 +506,12 @@ export class RedisStore implements Store {
     await this.#noticeFirst(sub)
     const key = `${this.#userKey(sub)}:j:${jti}`
     await this.#call(this.#acknowledged(key, this.client.set(key, '1', 'PX', ttl), () => true))
+  }
+
+  async rememberProof (key: string, ttl: number): Promise<boolean> {
+    // SET NX answers OK for a new key and null for one that exists: a replay. No hash tag: each
+    // proof lands on its own slot of a Cluster.
+    return await this.#call(this.client.set(`${this.#prefix}dpop:${key}`, '1', 'PX', ttl, 'NX')) === 'OK'
   }
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {

@@ -19,6 +19,8 @@ export interface SessionInfo {
 /** A session plus the app's claims, which each refreshed access token carries again. */
 export interface SessionRecord extends SessionInfo {
   claims: Record<string, unknown>
+  /** With DPoP: the RFC 7638 thumbprint of the key the session is bound to (RFC 9449 §5). */
+  jkt?: string
 }
 
 export interface CreateSessionInput {
@@ -35,6 +37,8 @@ export interface CreateSessionInput {
   maxSessions: number
   userAgent?: string
   ip?: string
+  /** With DPoP: binds the session to this key thumbprint; every refresh must prove that key. */
+  jkt?: string
 }
 
 export interface CreateSessionResult {
@@ -68,6 +72,12 @@ export interface RotateInput {
    * answer ('grace', 'reused', 'invalid') is the same as without `peek`, reuse revocation included.
    */
   peek?: boolean
+  /**
+   * The thumbprint of the DPoP proof's key sent with this refresh (none without a proof). A
+   * session bound to a key answers 'invalid' and changes nothing unless it is that key, for a
+   * current token and within grace alike; a spent token after grace is still reuse.
+   */
+  jkt?: string
 }
 
 export type RotateResult =
@@ -111,6 +121,12 @@ export interface Store {
    * them); resolves to how many sessions were changed.
    */
   updateClaims (sub: string, claims: Record<string, unknown>): Promise<number>
+  /**
+   * Optional; needed by the `dpop` option: remembers a DPoP proof's replay key (a digest of the
+   * client key's thumbprint and the proof's jti) for `ttl` ms, on every instance. Resolves true
+   * the first time, false for a key it already holds (a replayed proof). One command in RedisStore.
+   */
+  rememberProof? (key: string, ttl: number): Promise<boolean>
   /**
    * Optional: called once when the app is ready, not awaited; a rejection is logged as a warning
    * whose message should name the cause and the fix (never a password). The app starts anyway.
