@@ -5,7 +5,7 @@
 // expires.
 import t from 'tap'
 import type { Test } from 'tap'
-import { Cluster } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import Fastify from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { RedisStore } from '../lib/index.js'
@@ -72,6 +72,12 @@ t.test('notice partitions on a Cluster', async t => {
       t.equal(Math.floor(keySlot(`{${tag}}`) / 1024), partition, `${tag} is in sixteenth ${partition}`)
     }
     t.equal(keySlot('{u:dXNlci0w}'), keySlot('x:{u:dXNlci0w}:ss'), 'the tag decides the slot, wherever it is in the key')
+    // Redis's own answer, for keys with and without a usable tag.
+    const node = new Redis((cluster.nodes[0] as { port: number }).port, '127.0.0.1')
+    t.teardown(() => { node.disconnect() })
+    for (const key of ['123456789', '{}123456789', 'a{b}c', '{u:dXNlci0w}:ss', 'x{', '}{y}', `{${noticePartitionTags[7] as string}}:epoch`]) {
+      t.equal(keySlot(key), await node.cluster('KEYSLOT', key) as number, `the slot of ${key} is Redis's`)
+    }
   })
 
   t.test("each user's notice goes to its own partition, on its own master", async t => {
@@ -95,6 +101,64 @@ t.test('notice partitions on a Cluster', async t => {
     t.equal(mastersWithNotices.size, 3, 'the notices are spread over the three masters')
     t.ok(sameMaster >= users.length * 0.8, `${sameMaster} of ${users.length} notices beside their user's keys`)
     t.equal(await admin.exists(`${prefix}{revocations}`), 0, 'the single stream of older versions is not written')
+    const batch = await store.openRevocationFeed().read(null)
+    t.same(new Set(batch.subs), new Set(users), 'one read of the feed, without a time limit, brings every notice')
+    t.ok(batch.partitions?.every(read => 'complete' in read && read.complete), 'and confirms every partition')
+  })
+
+  t.test('a notice for every user goes to every partition', async t => {
+    const { prefix, admin } = await setup(t, cluster)
+    const client = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } })
+    t.teardown(() => { client.disconnect() })
+    const store = new RedisStore({ client, prefix, maxPendingNotices: 1 })
+    store.useAccessLifetime(lifetime)
+    t.teardown(async () => { await store.close() })
+    // Two users' partitions cannot be written: their conditional revocations (evictions) overflow the one place.
+    const [alice, bob] = usersWhere(2, sub => partitionOf(prefix, sub) !== partitionOf(prefix, 'user-0'))
+    const broken = [partitionOf(prefix, alice as string), partitionOf(prefix, 'user-0')]
+    const [carol] = usersWhere(1, sub => partitionOf(prefix, sub) === broken[1])
+    for (const partition of broken) await admin.set(streamOf(prefix, partition), 'not a stream', 'PX', 60_000)
+    for (const sub of [alice, carol, bob] as string[]) {
+      for (const id of ['1', '2']) await store.createSession({ sub, sessionId: `${sub}-${id}`, refreshDigest: id, claims: {}, lifetime, idleTimeout: lifetime, maxSessions: 1 })
+    }
+    await sleep(200)
+    for (const partition of broken) await admin.del(streamOf(prefix, partition))
+    await until('the notice for every user to be written everywhere', async () => {
+      const kinds = await Promise.all(Array.from({ length: noticePartitionCount }, async (_, partition) => (await admin.xrange(streamOf(prefix, partition), '-', '+')).map(([, fields]) => fields[0])))
+      return kinds.every(fields => fields.includes('all'))
+    })
+    const batch = await store.openRevocationFeed().read(null, 1000)
+    t.equal(batch.everyone, true, 'a replica reading any partition learns that every user is concerned')
+  })
+
+  t.test('with waitForReplicas, a notice on another master than its user waits for its own replicas', async t => {
+    const prefix = `partitions${++prefixes}:`
+    const client = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } })
+    t.teardown(() => { client.disconnect() })
+    // This Cluster has no replicas: every WAIT counts none.
+    const store = new RedisStore({ client, prefix, waitForReplicas: { replicas: 1, timeout: 20 } })
+    t.teardown(async () => { await store.close() })
+    const masterOfKey = new Map<string, number>()
+    const on = async (key: string): Promise<number> => masterOfKey.get(key) ?? await master(keySlot(key))
+    const candidates = usersWhere(400, () => true)
+    let apart: string | undefined
+    let beside: string | undefined
+    for (const sub of candidates) {
+      const same = await on(userKey(prefix, sub)) === await on(streamOf(prefix, partitionOf(prefix, sub)))
+      if (same) beside ??= sub
+      else apart ??= sub
+      if (apart !== undefined && beside !== undefined) break
+    }
+    for (const sub of [apart, beside] as string[]) {
+      await client.zadd(`${userKey(prefix, sub)}:ss`, 1, 'one')
+      await client.hset(`${userKey(prefix, sub)}:s:one`, 'cur', 'd', 'c', 1, 'l', 1, 'exp', Date.now() + lifetime)
+      await client.pexpire(`${userKey(prefix, sub)}:s:one`, lifetime)
+      await client.pexpire(`${userKey(prefix, sub)}:ss`, lifetime)
+    }
+    await t.rejects(store.revokeUser(apart as string), /acknowledged/, 'a notice on another master: its WAIT fails the call')
+    t.equal((await store.listSessions(apart as string)).length, 1, '...before the revocation ran')
+    await t.rejects(store.revokeUser(beside as string), /acknowledged/, 'a notice beside the user\'s keys: the revocation\'s WAIT counts it')
+    t.equal((await store.listSessions(beside as string)).length, 0, '...so the revocation ran, then its WAIT failed')
   })
 
   t.test('a master that stops answering sends only its partitions\' users to the store', async t => {

@@ -35,19 +35,23 @@ class StreamReader {
     this.#run = run
   }
 
-  /** Starts a read unless one is still in flight; true when this call started it. */
-  start (): boolean {
-    if (this.#inFlight !== undefined) return false
+  /** Starts a read unless one is still in flight; `now` is true when this call started it. */
+  start (): { now: boolean, landed: Promise<void> } {
+    if (this.#inFlight !== undefined) return { now: false, landed: this.#inFlight }
     this.#outcome = undefined
-    this.#inFlight = this.#run(this).then(
+    const landed = this.#run(this).then(
       outcome => { this.#outcome = outcome },
       (error: unknown) => { this.#outcome = { error: (error as Error).message } }
     ).finally(() => { this.#inFlight = undefined })
-    return true
+    this.#inFlight = landed
+    return { now: true, landed }
   }
 
-  get landed (): Promise<void> {
-    return this.#inFlight ?? Promise.resolve()
+  /** Hands the entries of a page over and moves the cursor past them. */
+  took (read: StreamEntry[], into: StreamEntry[]): StreamEntry[] {
+    const last = read.at(-1)
+    if (last !== undefined) this.cursor = last[0]
+    return into.concat(read)
   }
 
   /** How the read started by this batch went; a read still in flight, or one left over from an earlier batch, confirms nothing. */
@@ -71,8 +75,7 @@ export function openNoticeFeed (options: NoticeStreams): RevocationFeed {
         ;[id, since, read] = await follow(stream, reader.cursor)
       }
       epoch = id
-      entries = entries.concat(read)
-      reader.cursor = read.at(-1)?.[0] ?? reader.cursor
+      entries = reader.took(read, entries)
       return { complete: read.length < page, completeSince: since }
     })
   })
@@ -85,8 +88,7 @@ export function openNoticeFeed (options: NoticeStreams): RevocationFeed {
         legacy = null
         return { complete: true, completeSince: 0 }
       }
-      entries = entries.concat(read)
-      reader.cursor = read.at(-1)?.[0] ?? reader.cursor
+      entries = reader.took(read, entries)
       return { complete: read.length < page, completeSince: 0 }
     })
 
@@ -96,8 +98,8 @@ export function openNoticeFeed (options: NoticeStreams): RevocationFeed {
       if (cursor === null) for (const reader of legacy === null ? readers : [...readers, legacy]) reader.cursor = ''
       const oldStream = legacy
       const started = readers.map(reader => reader.start())
-      const legacyStarted = oldStream?.start() ?? false
-      const landed = Promise.all([...readers, ...(oldStream === null ? [] : [oldStream])].map(async reader => { await reader.landed }))
+      const legacyRead = oldStream === null ? undefined : { reader: oldStream, ...oldStream.start() }
+      const landed = Promise.all([...started, ...(legacyRead === undefined ? [] : [legacyRead])].map(async ({ landed }) => { await landed }))
       let timer: NodeJS.Timeout | undefined
       await Promise.race([landed, ...(Number.isFinite(wait) ? [new Promise<void>(resolve => { timer = setTimeout(resolve, wait) })] : [])])
       clearTimeout(timer)
@@ -111,9 +113,9 @@ export function openNoticeFeed (options: NoticeStreams): RevocationFeed {
         else subs.push(fields[1] as string)
       }
       // The old stream may hold notices of any partition's users: each waits for it.
-      const legacyOutcome: Outcome = oldStream === null ? { complete: true, completeSince: 0 } : oldStream.outcome(legacyStarted, wait)
+      const legacyOutcome: Outcome = legacyRead === undefined ? { complete: true, completeSince: 0 } : legacyRead.reader.outcome(legacyRead.now, wait)
       const reads: RevocationPartitionRead[] = readers.map((reader, partition) => {
-        const outcome = reader.outcome(started[partition] as boolean, wait)
+        const outcome = reader.outcome((started[partition] as { now: boolean }).now, wait)
         if ('error' in outcome) return outcome
         if ('error' in legacyOutcome) return legacyOutcome
         return { complete: outcome.complete && legacyOutcome.complete, completeSince: outcome.completeSince }

@@ -32,8 +32,7 @@ export function partitionOfKey (key: string): number {
  * tag's slot in the partition's sixteenth: fixed by the CRC, so every version and instance agrees.
  */
 export const noticePartitionTags: readonly string[] = Array.from({ length: noticePartitionCount }, (_, partition) => {
-  for (let n = 0; ; n++) {
-    const tag = `revocations:${partition}:${n}`
-    if (partitionOfKey(`{${tag}}`) === partition) return tag
-  }
+  let n = 0
+  while (partitionOfKey(`{revocations:${partition}:${n}}`) !== partition) n++
+  return `revocations:${partition}:${n}`
 })
