@@ -44,6 +44,10 @@ export const FST_JWT_AUTH_INVALID_GUARD = define(
   '%s needs at least one non-empty string'
 )
 export const FST_JWT_AUTH_INVALID_KEY = define('FST_JWT_AUTH_INVALID_KEY', 'Invalid key: %s')
+export const FST_JWT_AUTH_STORE_SELF_CHECK = define(
+  'FST_JWT_AUTH_STORE_SELF_CHECK',
+  'The store failed its start-up self-check: %s'
+)
 export const FST_JWT_AUTH_NO_STORE = define(
   'FST_JWT_AUTH_NO_STORE',
   'This verify-only registration has no store: pass the shared store to revoke or list sessions'

@@ -10,6 +10,7 @@ import {
   accessTokenHash,
   dpopAlgorithms,
   jwkThumbprint,
+  HeaderCache,
   NonceIssuer,
   normaliseHtu,
   ProofError,
@@ -182,4 +183,23 @@ t.test('the replay key depends on the key and the jti, and holds no part of eith
   t.not(proofReplayKey(proof), proofReplayKey({ ...proof, jkt: 'other' }))
   t.not(proofReplayKey(proof), proofReplayKey({ ...proof, jti: 'abd' }))
   t.notMatch(proofReplayKey(proof), /abc|thumb/)
+})
+
+t.test('checked headers are cached by their text, bounded; the signature is still checked on every proof', async t => {
+  const headers = new HeaderCache(2)
+  const cached = { ...rules, headers }
+  const check = { htm: 'GET', htu, now }
+  for (let i = 0; i < 3; i++) verifyProof(signed({}, {}), cached, check)
+  t.equal(headers.length, 1, 'one client key, one entry')
+  const first = signed({}, {})
+  const [header, payload] = first.split('.') as [string, string]
+  t.ok(headers.get(header), 'found by the header text')
+  refusal(t, `${header}.${payload}.${Buffer.alloc(64).toString('base64url')}`, /signature does not verify/, {})
+  t.throws(() => verifyProof(`${header}.${payload}.${Buffer.alloc(64).toString('base64url')}`, cached, check), /signature does not verify/, 'a cached header does not spare the signature')
+  const others = [ecKey(), ecKey()]
+  for (const key of others) verifyProof(signed({}, {}, key), cached, check)
+  t.equal(headers.length, 2, 'bounded')
+  t.notOk(headers.get(header), 'the oldest went first')
+  t.throws(() => verifyProof(signed({ typ: 'JWT' }, {}), cached, check), /typ/, 'a refused header is not cached')
+  t.equal(headers.length, 2)
 })

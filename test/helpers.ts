@@ -6,6 +6,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createSigner } from 'fast-jwt'
 import jwtAuth from '../lib/index.js'
 import type { JwtAuthOptions, Store, TokenResponse } from '../lib/index.js'
+import type { Test } from 'tap'
 
 export const secret = 'kV3q9ZtR7wXbN2mLpJ8sYdF4hC6gT1uAeQ0oI5rKzUvWxE7yBnM3jH9cD2fG6aS8'
 
@@ -95,4 +96,21 @@ export async function until (what: string, check: () => boolean | Promise<boolea
     await sleep(20)
   }
   throw new Error(`gave up waiting for ${what}`)
+}
+
+/** A log stream for Fastify's logger that keeps each line, as text and parsed. */
+export function logged (): { lines: Array<Record<string, unknown>>, raw: string[], stream: { write: (line: string) => void } } {
+  const lines: Array<Record<string, unknown>> = []
+  const raw: string[] = []
+  return { lines, raw, stream: { write: (line: string) => { raw.push(line); lines.push(JSON.parse(line) as Record<string, unknown>) } } }
+}
+
+/** Login, an authenticated request, a refresh and revokeUser: what every store set-up must pass. */
+export async function loginRefreshRevoke (t: Test, app: FastifyInstance): Promise<void> {
+  const tokens = await login(app)
+  t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200, 'authenticated')
+  const rotated = await refresh(app, tokens.refresh_token)
+  t.equal(rotated.statusCode, 200, 'refreshed')
+  await app.jwtAuth.revokeUser('alice')
+  t.equal((await app.inject({ url: '/me', headers: bearer(rotated.json().access_token) })).statusCode, 401, 'revoked')
 }

@@ -438,7 +438,7 @@ export interface RedisCluster {
 
 export interface ClusterOptions {
   /** Replicas per master (`--cluster-replicas`). Default 0. */
-  replicas?: 0 | 1
+  replicas?: number
   /**
    * `cluster-require-full-coverage` (Redis default true): while any slot has no master, every
    * node refuses every query (CLUSTERDOWN), healthy shards included. False keeps them serving.
@@ -497,6 +497,14 @@ export async function startCluster (options: ClusterOptions = {}): Promise<Redis
     // redis-cli makes the first three nodes masters and the others their replicas.
     for (const port of ports.slice(3)) {
       await waitFor(`replica on port ${port} to sync`, async () => await infoField(port, 'replication', 'master_link_status') === 'up')
+    }
+    // Clients learn the replicas from CLUSTER SLOTS, which lists one only once gossip has told
+    // that node of it: wait until every node lists every replica.
+    for (const port of ports) {
+      await waitFor(`${replicas} replica(s) per slot range in CLUSTER SLOTS on port ${port}`, async () => {
+        const ranges = await command(port, ['CLUSTER', 'SLOTS'])
+        return Array.isArray(ranges) && ranges.every(range => Array.isArray(range) && range.length === 3 + replicas)
+      })
     }
   } catch (error) {
     await stopAll()

@@ -24,7 +24,10 @@ export interface RedisStoreClient {
     (key: string, value: string, unit: 'PX', milliseconds: number, mode: 'NX'): Promise<unknown>
   }
   disconnect: () => void
-  on: (event: 'error' | 'ready', listener: (error: Error) => void) => unknown
+  on: (event: 'error' | 'node error' | 'ready', listener: (error: Error) => void) => unknown
+  removeListener: (event: 'error' | 'node error', listener: (error: Error) => void) => unknown
+  /** Any command, for the start-up self-check. */
+  call: (command: string, ...args: Array<string | number>) => Promise<unknown>
   /** PING, for the start-up probe. */
   ping: () => Promise<string>
   /** WAIT, for `waitForReplicas`. */

@@ -41,13 +41,17 @@ import type {
   RotateResult,
   SessionInfo,
   SessionRecord,
-  Store
+  Store,
+  StoreLogger
 } from './store.js'
 import { noticeCoverage, noticeRepeatWindow, reuseHistory } from './store.js'
 import { PendingNotices } from './pending-notices.js'
 import { openNoticeFeed } from './notice-feed.js'
 import type { StreamEntry } from './notice-feed.js'
 import { keySlot, noticePartitionTags, partitionOfKey } from './notice-partitions.js'
+import { ConnectionErrors } from './redis-errors.js'
+import { runSelfCheck } from './redis-self-check.js'
+import type { SelfCheckFinding } from './redis-self-check.js'
 
 // Milliseconds since the epoch, by the Redis clock. Shared by every script.
 const redisNow = `
@@ -314,6 +318,12 @@ export interface RedisStoreOptions {
    * access lifetime. Default 1000.
    */
   maxPendingNotices?: number
+  /**
+   * The start-up self-check (Redis version, eviction policy, ACL permissions, Cluster replicas;
+   * see docs/redis-production.md): 'warn' (default) logs each finding as a warning with its fix,
+   * 'fail' makes app.ready() reject when there is one (or Redis does not answer), false only PINGs.
+   */
+  selfCheck?: 'warn' | 'fail' | false
 }
 
 export interface ReplicaAcknowledgement {
@@ -359,7 +369,12 @@ export class RedisStore implements Store {
   readonly #replicas: ReplicaAcknowledgement | null
   /** Where the store's Redis is, for messages: the URL without its credentials, or the client. */
   readonly #address: string
-  #lastConnectionError: string | undefined
+  /** The client's error events: the cause a failed call is logged with. */
+  readonly #errors: ConnectionErrors
+  readonly #unwatch: () => void
+  readonly #selfCheck: 'warn' | 'fail' | false
+  /** True with `selfCheck: 'fail'`: the plugin's ready() waits for the probe and fails with it. */
+  readonly probeFailsStart: boolean
 
   constructor (options: RedisStoreOptions) {
     if (options === null || typeof options !== 'object' || (options.client === undefined) === (options.url === undefined)) {
@@ -373,22 +388,26 @@ export class RedisStore implements Store {
     if (!Number.isFinite(timeout) || timeout <= 0) {
       throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore commandTimeout', 'must be a positive number of ms')
     }
+    const selfCheck = options.selfCheck ?? 'warn'
+    if (selfCheck !== 'warn' && selfCheck !== 'fail' && selfCheck !== false) {
+      throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore selfCheck', "must be 'warn', 'fail' or false")
+    }
+    this.#selfCheck = selfCheck
+    this.probeFailsStart = selfCheck === 'fail'
     this.#prefix = prefix
     this.#timeout = timeout
     this.#ownsClient = options.client === undefined
     if (options.client === undefined) {
       const url = checkRedisUrl(options.url)
-      const client = createRedisClient(url, { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
-      // Connection errors reach the plugin through failed commands (503, logged there); without
-      // a listener ioredis would also print each one to the console. The last one names the
-      // cause for the start-up probe.
-      client.on('error', error => { this.#lastConnectionError = error.message })
-      this.client = client
+      this.client = createRedisClient(url, { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
       this.#address = withoutCredentials(url)
     } else {
       this.client = options.client
       this.#address = this.client.isCluster ? 'the Redis Cluster client passed in' : 'the Redis client passed in'
     }
+    // Connection errors reach the plugin through failed commands (503, logged with this cause).
+    this.#errors = new ConnectionErrors(this.#address)
+    this.#unwatch = this.#errors.watch(this.client, this.client.isCluster)
     // ioredis times out each command of a standalone client with its commandTimeout, from the
     // moment it is issued (queued ones included): a timer per call of our own would be waste. A
     // Cluster queues commands of its own before a node has them, so it keeps ours.
@@ -560,6 +579,11 @@ export class RedisStore implements Store {
     return await this.#call(this.#scripts.fastifyJwtAuthUpdateClaims(`${user}:ss`, `${user}:s:`, JSON.stringify(claims))) as number
   }
 
+  /** Told by the plugin where to log the client's errors (each distinct cause at most every 30 s). */
+  useLogger (log: StoreLogger): void {
+    this.#errors.useLogger(log)
+  }
+
   useAccessLifetime (ms: number): void {
     this.#announcedLifetime = Math.max(this.#announcedLifetime ?? 0, ms)
   }
@@ -592,19 +616,45 @@ export class RedisStore implements Store {
    * One PING, bounded like every call: the plugin calls it when the app is ready and logs a
    * failure as a warning (the app still starts; requests that need the store answer 503).
    */
-  async probe (): Promise<void> {
+  async probe (): Promise<SelfCheckFinding[]> {
     try {
       await this.#call(this.client.ping())
     } catch (error) {
-      const cause = this.#lastConnectionError ?? (error as Error).message
-      throw new Error(`Redis at ${this.#address} does not answer (${cause}): every request that needs the store answers 503 until it does`)
+      // A user that may not PING is the self-check's to report.
+      if (this.#selfCheck === false || !/no permissions/i.test((error as Error).message)) {
+        const cause = this.#errors.latest ?? (error as Error).message
+        throw new Error(`Redis at ${this.#address} does not answer (${cause}): every request that needs the store answers 503 until it does`)
+      }
     }
+    return this.#selfCheck === false ? [] : await this.runSelfCheck()
   }
 
-  /** Closes the client only when the store created it (from `url`). */
+  /**
+   * Checks what a production Redis can get wrong: its version, an eviction policy that can drop a
+   * revocation, ACL permissions for every command the store calls, Cluster masters without a
+   * replica. Resolves to the findings, each with its fix (none: all is well); writes nothing that
+   * outlives it.
+   */
+  async runSelfCheck (): Promise<SelfCheckFinding[]> {
+    const client = this.client
+    const cluster = client.isCluster ? client as RedisStoreClient & RedisClusterParts : null
+    const nodes = cluster === null ? [{ node: this.#address, client }] : cluster.nodes('master').map(master => ({ node: nodeAddress(master), client: master }))
+    return await runSelfCheck({
+      call: async (command, ...args) => await this.#call(client.call(command, ...args)),
+      info: async section => await Promise.all(nodes.map(async ({ node, client }) => ({ node, text: String(await this.#call(client.call('INFO', section))) }))),
+      mastersWithoutReplica: () => cluster === null ? [] : [...new Set(cluster.slots.filter(holders => holders.length === 1).map(holders => holders[0] as string))],
+      checkKey: `${this.#prefix}{self-check}`,
+      isCluster: cluster !== null,
+      waitsForReplicas: this.#replicas !== null
+    })
+  }
+
+  /** Closes the client only when the store created it (from `url`); stops listening to one passed in. */
   async close (): Promise<void> {
     this.#pending.close()
+    // A client passed in outlives the store: it keeps none of its listeners.
     if (this.#ownsClient) this.client.disconnect()
+    else this.#unwatch()
   }
 
   #userKey (sub: string): string {
@@ -703,17 +753,18 @@ export class RedisStore implements Store {
     if (!this.client.isCluster) return this.client
     const cluster = this.client as RedisStoreClient & RedisClusterParts
     const address = cluster.slots[keySlot(key)]?.[0]
-    const node = cluster.nodes('master').find(master => {
-      const { host, port } = master.options as { host?: string, port?: number }
-      return `${host}:${port}` === address
-    })
+    const node = cluster.nodes('master').find(master => nodeAddress(master) === address)
     if (node === undefined) throw new Error('Redis Cluster: no known master for the slot just written')
     return node
   }
 
   /** Bounds a call in time whatever the client's own settings, so a request never hangs. */
   async #call<T> (command: Promise<T>): Promise<T> {
-    return this.#ownTimer ? await withTimeout(command, this.#timeout) : await command
+    try {
+      return this.#ownTimer ? await withTimeout(command, this.#timeout) : await command
+    } catch (error) {
+      throw error instanceof UnacknowledgedWrite ? error : this.#errors.explain(error)
+    }
   }
 }
 
@@ -740,6 +791,12 @@ function replicaAcknowledgement (option: ReplicaAcknowledgement | undefined, com
     throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore waitForReplicas.timeout', `must be a whole number of ms from 1 to below the command timeout (${commandTimeout} ms)`)
   }
   return { replicas: option.replicas, timeout: option.timeout }
+}
+
+/** A Cluster node's host:port, as the client's slots name it. */
+function nodeAddress (node: RedisStoreClient): string {
+  const { host, port } = node.options as { host?: string, port?: number }
+  return `${host}:${port}`
 }
 
 const connections = new WeakMap<RedisStoreClient, { count: number }>()

@@ -99,6 +99,19 @@ export type RotateResult =
   /** No live session, or a token it never issued (made up, or older than the history). */
   | { status: 'invalid' }
 
+/** The part of a logger a store may write to (Fastify's logger fits). */
+export interface StoreLogger {
+  warn: (details: object, message: string) => void
+}
+
+/** One problem a store's start-up probe found, and how to fix it. */
+export interface StoreFinding {
+  /** A short name for what was checked, e.g. 'eviction'. */
+  check: string
+  message: string
+  fix: string
+}
+
 export interface Store {
   createSession (input: CreateSessionInput): Promise<CreateSessionResult>
   /** One atomic step: N concurrent calls with one token leave exactly one successor chain. */
@@ -129,9 +142,17 @@ export interface Store {
   rememberProof? (key: string, ttl: number): Promise<boolean>
   /**
    * Optional: called once when the app is ready, not awaited; a rejection is logged as a warning
-   * whose message should name the cause and the fix (never a password). The app starts anyway.
+   * whose message should name the cause and the fix (never a password), and so is each finding it
+   * resolves to. The app starts anyway, unless `probeFailsStart`.
    */
-  probe? (): Promise<void>
+  probe? (): Promise<void | StoreFinding[]>
+  /** With a probe: true makes the app's ready() wait for it and reject on a rejection or a finding. */
+  readonly probeFailsStart?: boolean
+  /**
+   * Optional: told once per registration where to log what the store sees outside its calls (a
+   * client's connection errors). Never a token, a secret or a password.
+   */
+  useLogger? (log: StoreLogger): void
   /** Called when the app closes: release what the store itself created (never a client passed in). */
   close? (): Promise<void>
   /**

@@ -41,6 +41,8 @@ const minimumRsaBits = 2048
 const maximumProofLength = 8192
 /** The members of a private JWK (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2). */
 const privateMembers = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
+/** Proof headers (one per client key) kept checked and imported. */
+const headerCacheSize = 1000
 /** How far in the future a proof's iat may be, for clients whose clock runs a little ahead (s). */
 export const proofFutureSlack = 5
 
@@ -79,6 +81,34 @@ export interface ProofRules {
   algorithms: ReadonlySet<string>
   /** Seconds a proof stays acceptable after its iat. */
   proofMaxAge: number
+  /** Checked proof headers (by their exact text) and what they gave: a client's next proofs skip the key import. */
+  headers?: HeaderCache
+}
+
+/** What a checked proof header gives: its rule, its imported key and the key's thumbprint. */
+interface CheckedHeader { rule: AlgorithmRule, key: KeyObject, jkt: string }
+
+/**
+ * Proof headers already checked, by their exact base64url text (which fixes typ, alg and jwk),
+ * so a client's later proofs skip the JSON parse, the checks and the key import. Bounded: the
+ * oldest entry goes when it is full.
+ */
+export class HeaderCache {
+  readonly #entries = new Map<string, CheckedHeader>()
+  constructor (readonly size: number) {}
+
+  get (part: string): CheckedHeader | undefined {
+    return this.#entries.get(part)
+  }
+
+  set (part: string, checked: CheckedHeader): void {
+    if (this.#entries.size >= this.size) this.#entries.delete(this.#entries.keys().next().value as string)
+    this.#entries.set(part, checked)
+  }
+
+  get length (): number {
+    return this.#entries.size
+  }
 }
 
 const base64urlPart = /^[A-Za-z0-9_-]+$/
@@ -180,16 +210,8 @@ export function verifyProof (proof: string, rules_: ProofRules, check: ProofChec
   const parts = proof.split('.')
   if (parts.length !== 3) throw new ProofError('The DPoP proof is not a JWS in compact serialisation')
   const [headerPart, payloadPart, signaturePart] = parts as [string, string, string]
-  const header = decodeJsonPart(headerPart, 'header')
+  const { rule, key, jkt } = rules_.headers?.get(headerPart) ?? checkHeader(headerPart, rules_)
   const payload = decodeJsonPart(payloadPart, 'payload')
-  if (header.typ !== 'dpop+jwt') throw new ProofError('The DPoP proof\'s typ is not dpop+jwt')
-  const alg = header.alg
-  if (typeof alg !== 'string' || !rules_.algorithms.has(alg)) throw new ProofError('The DPoP proof\'s alg is not one of the accepted algorithms')
-  if ('crit' in header) throw new ProofError('The DPoP proof has critical header parameters this server does not understand')
-  const jwk = header.jwk
-  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new ProofError('The DPoP proof has no jwk header')
-  const rule = rules[alg as DpopAlgorithm]
-  const key = importKey(jwk as Record<string, unknown>, rule)
   if (signaturePart === '' || !base64urlPart.test(signaturePart)) throw new ProofError('The DPoP proof\'s signature is not base64url')
   const signed = Buffer.from(`${headerPart}.${payloadPart}`)
   if (!signatureHolds(rule, key, signed, Buffer.from(signaturePart, 'base64url'))) throw new ProofError('The DPoP proof\'s signature does not verify')
@@ -214,7 +236,22 @@ export function verifyProof (proof: string, rules_: ProofRules, check: ProofChec
       throw new ProofError('The DPoP proof\'s ath does not match the access token')
     }
   }
-  return { jkt: jwkThumbprint(jwk as Record<string, unknown>), jti, iat }
+  return { jkt, jti, iat }
+}
+
+/** §4.3 steps 3-5 and 7 on a proof's header; a header that passes is cached (before the signature is checked: it holds no secret). */
+function checkHeader (headerPart: string, rules_: ProofRules): CheckedHeader {
+  const header = decodeJsonPart(headerPart, 'header')
+  if (header.typ !== 'dpop+jwt') throw new ProofError('The DPoP proof\'s typ is not dpop+jwt')
+  const alg = header.alg
+  if (typeof alg !== 'string' || !rules_.algorithms.has(alg)) throw new ProofError('The DPoP proof\'s alg is not one of the accepted algorithms')
+  if ('crit' in header) throw new ProofError('The DPoP proof has critical header parameters this server does not understand')
+  const jwk = header.jwk
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new ProofError('The DPoP proof has no jwk header')
+  const rule = rules[alg as DpopAlgorithm]
+  const checked = { rule, key: importKey(jwk as Record<string, unknown>, rule), jkt: jwkThumbprint(jwk as Record<string, unknown>) }
+  rules_.headers?.set(headerPart, checked)
+  return checked
 }
 
 /**
@@ -309,5 +346,12 @@ export function normaliseDpop (option: unknown, keySecret: string | Buffer | und
     if (secret === undefined || secret.length < 32) throw dpopOptionError('nonce.secret', 'is required without a signing key, at least 32 bytes')
     nonces = new NonceIssuer(secret, parseDuration(settings.lifetime ?? '5m', 'dpop.nonce.lifetime') / 1000)
   }
-  return Object.freeze({ required, algorithms: new Set<string>(algorithms), algs: [...new Set(algorithms)].join(' '), proofMaxAge: maxAge, nonces })
+  return Object.freeze({
+    required,
+    algorithms: new Set<string>(algorithms),
+    algs: [...new Set(algorithms)].join(' '),
+    proofMaxAge: maxAge,
+    nonces,
+    headers: new HeaderCache(headerCacheSize)
+  })
 }
