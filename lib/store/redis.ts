@@ -686,16 +686,20 @@ export class RedisStore implements Store {
       // With waitForReplicas a notice is as durable as its revocation, so that no failover keeps
       // the revocation and loses its notice. One written first on the connection of the user's keys
       // is covered by the revocation's own WAIT (which then counts both writes).
-      const covered = first && sub !== null && !this.#onOtherMaster(stream, this.#userKey(sub))
-      await this.#call(covered ? written : this.#acknowledged(stream, written, reply => reply === 1))
+      // (Which master holds what is read once the notice landed: the client knows the slots by then.)
+      const wrote = (reply: unknown): boolean => reply === 1
+      await this.#call(first && sub !== null
+        ? written.then(async reply => this.#onOtherMaster(stream, this.#userKey(sub)) ? await this.#acknowledged(stream, Promise.resolve(reply), wrote) : reply)
+        : this.#acknowledged(stream, written, wrote))
     }))
   }
 
-  /** True on a Cluster whose slot map puts the two keys on different masters. */
+  /** True on a Cluster whose slot map puts the two keys on different masters (or does not say). */
   #onOtherMaster (key: string, other: string): boolean {
     if (!this.client.isCluster) return false
     const slots = (this.client as RedisStoreClient & RedisClusterParts).slots
-    return slots[keySlot(key)]?.[0] !== slots[keySlot(other)]?.[0]
+    const master = slots[keySlot(key)]?.[0]
+    return master === undefined || master !== slots[keySlot(other)]?.[0]
   }
 
   /** An unconditional revocation's notice, written before it takes effect. */
