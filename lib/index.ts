@@ -41,6 +41,7 @@ export type {
   CreateSessionInput,
   CreateSessionResult,
   RevocationBatch,
+  RevocationPartitionRead,
   RevocationFeed,
   RotateInput,
   RotateResult,

@@ -1,5 +1,6 @@
 // Shared test set-up: an app with the plugin, and small HTTP helpers over inject.
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify from 'fastify'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createSigner } from 'fast-jwt'
@@ -86,6 +87,15 @@ export async function registrationError (options: unknown): Promise<{ code?: str
     await app.close()
   }
   throw new Error('registration succeeded')
+}
+
+/** Resolves once `check` holds, polled every 20 ms (for work that runs on its own timers); throws after 10 s. */
+export async function until (what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await check()) return
+    await sleep(20)
+  }
+  throw new Error(`gave up waiting for ${what}`)
 }
 
 /** A log stream for Fastify's logger that keeps each line, as text and parsed. */

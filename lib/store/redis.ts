@@ -18,9 +18,14 @@
 //                                              jti); expires when the proof would be too old
 //   <prefix>{revocations}              stream  revocation notices (the sub, or 'all' for every
 //                                              user) for replicas; each kept one access
-//                                              lifetime, the key expires with the last
+//                                              lifetime, the key expires with the last. On a
+//                                              Cluster, one stream per partition instead:
+//                                              <prefix>{revocations:<p>:<n>} (p = 0..15, the
+//                                              user's sixteenth of the slots; notice-partitions.ts),
+//                                              each with the three keys below under its own tag
 //   <prefix>{revocations}:keep         string  how long notices are kept (the longest any
 //                                              writer asked for); expires with it
+//   <prefix>{revocations}:r:<sub64>    string  a notice for the user within the repeat window
 //   <prefix>{revocations}:epoch        hash    id and start of the notices' history: a new one
 //                                              after a data loss; kept alive by replicas (1 day)
 import { randomUUID } from 'node:crypto'
@@ -29,7 +34,6 @@ import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
 import { checkRedisUrl, createRedisClient } from './redis-client.js'
 import type { RedisClientOptions, RedisClusterParts, RedisStoreClient } from './redis-client.js'
 import type {
-  RevocationBatch,
   CreateSessionInput,
   CreateSessionResult,
   RevocationFeed,
@@ -42,6 +46,9 @@ import type {
 } from './store.js'
 import { noticeCoverage, noticeRepeatWindow, reuseHistory } from './store.js'
 import { PendingNotices } from './pending-notices.js'
+import { openNoticeFeed } from './notice-feed.js'
+import type { StreamEntry } from './notice-feed.js'
+import { keySlot, noticePartitionTags, partitionOfKey } from './notice-partitions.js'
 import { ConnectionErrors } from './redis-errors.js'
 import { runSelfCheck } from './redis-self-check.js'
 import type { SelfCheckFinding } from './redis-self-check.js'
@@ -244,6 +251,16 @@ if ARGV[1] ~= '' then from = '(' .. ARGV[1] end
 return { epoch[1], tonumber(epoch[2]), redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[4]) }
 `
 
+// KEYS: the single notices stream of older versions, its keep key. ARGV: cursor ('' for the
+// oldest), page size. Returns the entries after the cursor, or false once both keys are gone
+// (no older version wrote a notice within its coverage): the stream need not be read again.
+const followLegacyLua = `
+if redis.call('EXISTS', KEYS[1], KEYS[2]) == 0 then return false end
+local from = '-'
+if ARGV[1] ~= '' then from = '(' .. ARGV[1] end
+return redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[2])
+`
+
 /**
  * Wraps a script that may revoke (its KEYS[2] is the user's session index): when `revoked` holds
  * for its result, it leaves the user's revocation marker, kept as long as the ARGV appended last.
@@ -265,7 +282,6 @@ const epochTtl = 86_400_000
 const feedPage = 500
 
 type Reply = Array<string | number | null>
-type StreamEntry = [id: string, fields: string[]]
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>
 interface ScriptClient {
   fastifyJwtAuthCreateSession: ScriptCall
@@ -276,6 +292,7 @@ interface ScriptClient {
   fastifyJwtAuthUpdateClaims: ScriptCall
   fastifyJwtAuthNotice: ScriptCall
   fastifyJwtAuthFollow: ScriptCall
+  fastifyJwtAuthFollowLegacy: ScriptCall
 }
 
 export interface RedisStoreOptions {
@@ -341,7 +358,10 @@ export class RedisStore implements Store {
   readonly #timeout: number
   /** False when the client bounds every command itself (ioredis commandTimeout, standalone). */
   readonly #ownTimer: boolean
-  readonly #noticesKey: string
+  /** The notice streams, by partition: one on a single Redis, 16 on a Cluster. */
+  readonly #noticeStreams: readonly string[]
+  /** The single stream older versions wrote on a Cluster, which replicas read until it expires. */
+  readonly #legacyNotices: string | null
   /** The longest access lifetime a registration announced; an hour until one does. */
   #announcedLifetime: number | undefined
   readonly #feeds = new Set<RevocationFeed>()
@@ -375,7 +395,6 @@ export class RedisStore implements Store {
     this.#selfCheck = selfCheck
     this.probeFailsStart = selfCheck === 'fail'
     this.#prefix = prefix
-    this.#noticesKey = `${prefix}{revocations}`
     this.#timeout = timeout
     this.#ownsClient = options.client === undefined
     if (options.client === undefined) {
@@ -394,6 +413,9 @@ export class RedisStore implements Store {
     // Cluster queues commands of its own before a node has them, so it keeps ours.
     const clientTimeout = (this.client.options as { commandTimeout?: unknown }).commandTimeout
     const isCluster = this.client.isCluster
+    // A Cluster spreads the notices over its shards; a single Redis keeps the one stream.
+    this.#noticeStreams = isCluster ? noticePartitionTags.map(tag => `${prefix}{${tag}}`) : [`${prefix}{revocations}`]
+    this.#legacyNotices = isCluster ? `${prefix}{revocations}` : null
     this.#ownTimer = isCluster || !(typeof clientTimeout === 'number' && clientTimeout <= timeout)
     // The WAIT must end before whichever timeout ends its call.
     const callBound = isCluster || typeof clientTimeout !== 'number' ? timeout : Math.min(timeout, clientTimeout)
@@ -418,6 +440,7 @@ export class RedisStore implements Store {
     this.client.defineCommand('fastifyJwtAuthUpdateClaims', { numberOfKeys: 1, lua: updateClaimsLua })
     this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 3, lua: noticeLua })
     this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
+    this.client.defineCommand('fastifyJwtAuthFollowLegacy', { numberOfKeys: 2, lua: followLegacyLua, readOnly: true })
     this.#scripts = this.#wrapScripts(this.client as unknown as ScriptClient)
   }
 
@@ -439,7 +462,8 @@ export class RedisStore implements Store {
       // A claims update takes privileges away as often as it grants them: as durable as a revocation.
       fastifyJwtAuthUpdateClaims: (...args) => this.#acknowledged(String(args[0]), client.fastifyJwtAuthUpdateClaims(...args), () => true),
       fastifyJwtAuthNotice: (...args) => client.fastifyJwtAuthNotice(...args),
-      fastifyJwtAuthFollow: (...args) => client.fastifyJwtAuthFollow(...args)
+      fastifyJwtAuthFollow: (...args) => client.fastifyJwtAuthFollow(...args),
+      fastifyJwtAuthFollowLegacy: (...args) => client.fastifyJwtAuthFollowLegacy(...args)
     }
   }
 
@@ -565,36 +589,25 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Revocation notices for a replica: each read is one script call that pages through the
-   * notices stream and checks its epoch. When the epoch changed (the notices were lost), the read
-   * starts again from the oldest notice kept, so a replica never misses one.
+   * Revocation notices for a replica: each read is one script call per notice stream, all sent at
+   * once, that pages through the stream and checks its epoch. When an epoch changed (the notices
+   * were lost), the read starts again from that stream's oldest notice, so a replica never misses
+   * one. On a Cluster each stream is a partition the replica confirms on its own.
    */
   openRevocationFeed (): RevocationFeed {
-    let epoch: string | undefined
-    const page = async (cursor: string): Promise<[string, number, StreamEntry[]]> => await this.#call(this.#scripts.fastifyJwtAuthFollow(
-      this.#noticesKey, `${this.#noticesKey}:epoch`, cursor, randomUUID(), epochTtl, feedPage
-    )) as [string, number, StreamEntry[]]
-    const feed: RevocationFeed = {
-      read: async (cursor) => {
-        let from = cursor ?? ''
-        let [id, since, entries] = await page(from)
-        if (epoch !== undefined && id !== epoch && from !== '') {
-          from = ''
-          ;[id, since, entries] = await page(from)
-        }
-        epoch = id
-        const subs: string[] = []
-        let everyone = false
-        for (const [, fields] of entries) {
-          if (fields[0] === 'all') everyone = true
-          else subs.push(fields[1] as string)
-        }
-        const batch: RevocationBatch = { cursor: entries.at(-1)?.[0] ?? from, subs, complete: entries.length < feedPage, completeSince: since }
-        if (everyone) batch.everyone = true
-        return batch
-      },
-      close: async () => { this.#feeds.delete(feed) }
-    }
+    const legacy = this.#legacyNotices
+    const feed = openNoticeFeed({
+      streams: this.#noticeStreams,
+      ...(this.#noticeStreams.length > 1 ? { partitionOf: (sub: string) => partitionOfKey(this.#userKey(sub)) } : {}),
+      follow: async (stream, cursor) => await this.#call(this.#scripts.fastifyJwtAuthFollow(
+        stream, `${stream}:epoch`, cursor, randomUUID(), epochTtl, feedPage
+      )) as [string, number, StreamEntry[]],
+      ...(legacy === null
+        ? {}
+        : { followLegacy: async (cursor: string) => await this.#call(this.#scripts.fastifyJwtAuthFollowLegacy(legacy, `${legacy}:keep`, cursor, feedPage)) as StreamEntry[] | null }),
+      page: feedPage,
+      close: () => { this.#feeds.delete(feed) }
+    })
     this.#feeds.add(feed)
     return feed
   }
@@ -657,18 +670,41 @@ export class RedisStore implements Store {
    * Tells replicas to ask the store about this user's tokens (null: every user's) for one access
    * lifetime (Redis skips it when a notice within the repeat window covers it).
    */
-  async #notice (sub: string | null): Promise<void> {
+  async #notice (sub: string | null, first = false): Promise<void> {
+    // A notice for every user goes to every partition: a replica that cannot read one partition
+    // still reads the others.
+    const streams = sub === null
+      ? this.#noticeStreams
+      : [this.#noticeStreams.length === 1 ? this.#noticeStreams[0] as string : this.#noticeStreams[partitionOfKey(this.#userKey(sub))] as string]
     // '*' is no base64url: the window of the notice for every user is nobody's.
-    const repeatKey = `${this.#noticesKey}:r:${sub === null ? '*' : Buffer.from(sub, 'utf8').toString('base64url')}`
-    await this.#call(this.#scripts.fastifyJwtAuthNotice(
-      this.#noticesKey, `${this.#noticesKey}:keep`, repeatKey, sub ?? '', noticeCoverage(this.#lifetime), noticeRepeatWindow(this.#lifetime),
-      sub === null ? 'all' : 'sub'
-    ))
+    const repeatSuffix = sub === null ? '*' : Buffer.from(sub, 'utf8').toString('base64url')
+    await Promise.all(streams.map(async stream => {
+      const written = this.#scripts.fastifyJwtAuthNotice(
+        stream, `${stream}:keep`, `${stream}:r:${repeatSuffix}`, sub ?? '', noticeCoverage(this.#lifetime), noticeRepeatWindow(this.#lifetime),
+        sub === null ? 'all' : 'sub'
+      )
+      // With waitForReplicas a notice is as durable as its revocation, so that no failover keeps
+      // the revocation and loses its notice. One written first on the connection of the user's keys
+      // is covered by the revocation's own WAIT (which then counts both writes).
+      // (Which master holds what is read once the notice landed: the client knows the slots by then.)
+      const wrote = (reply: unknown): boolean => reply === 1
+      await this.#call(first && sub !== null
+        ? written.then(async reply => this.#onOtherMaster(stream, this.#userKey(sub)) ? await this.#acknowledged(stream, Promise.resolve(reply), wrote) : reply)
+        : this.#acknowledged(stream, written, wrote))
+    }))
+  }
+
+  /** True on a Cluster whose slot map puts the two keys on different masters (or does not say). */
+  #onOtherMaster (key: string, other: string): boolean {
+    if (!this.client.isCluster) return false
+    const slots = (this.client as RedisStoreClient & RedisClusterParts).slots
+    const master = slots[keySlot(key)]?.[0]
+    return master === undefined || master !== slots[keySlot(other)]?.[0]
   }
 
   /** An unconditional revocation's notice, written before it takes effect. */
   async #noticeFirst (sub: string): Promise<void> {
-    await this.#notice(sub)
+    await this.#notice(sub, true)
     this.#tellLocal(sub)
   }
 
@@ -759,16 +795,6 @@ function replicaAcknowledgement (option: ReplicaAcknowledgement | undefined, com
     throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore waitForReplicas.timeout', `must be a whole number of ms from 1 to below the command timeout (${commandTimeout} ms)`)
   }
   return { replicas: option.replicas, timeout: option.timeout }
-}
-
-/** The Cluster slot of one of our keys: CRC16 (XMODEM) of its hash tag, per the Cluster spec. */
-function keySlot (key: string): number {
-  let crc = 0
-  for (const byte of Buffer.from(key.slice(key.indexOf('{') + 1, key.indexOf('}')), 'utf8')) {
-    crc ^= byte << 8
-    for (let bit = 0; bit < 8; bit++) crc = (crc & 0x8000) !== 0 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
-  }
-  return crc % 16384
 }
 
 /** A Cluster node's host:port, as the client's slots name it. */

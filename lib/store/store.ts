@@ -190,16 +190,34 @@ export interface RevocationBatch {
    * checked at the store for one notice coverage.
    */
   everyone?: boolean
+  /**
+   * A partitioned feed (`RevocationFeed.partitions`): how each partition fared in this read, by
+   * partition number. The batch's own `complete` and `completeSince` then only cover the
+   * partitions that could be read; a read that fails for some partitions resolves all the same.
+   */
+  partitions?: RevocationPartitionRead[]
 }
+
+/** One partition of a partitioned feed in one read: caught up or not, or unreadable. */
+export type RevocationPartitionRead =
+  | { complete: boolean, completeSince: number }
+  | { error: string }
 
 /** The reading side of a store's revocation notices; each replica opens its own. */
 export interface RevocationFeed {
   /**
    * The notices after `cursor` (from the oldest kept when null), without waiting. A read that
    * resolves with `complete` confirms that the replica has every notice written before the read
-   * was sent.
+   * was sent. A partitioned feed resolves within `patience` ms (when given): a partition whose
+   * read takes longer counts as unreadable in this batch, and its notices come with a later one.
    */
-  read (cursor: string | null): Promise<RevocationBatch>
+  read (cursor: string | null, patience?: number): Promise<RevocationBatch>
+  /**
+   * A feed split in partitions (RedisStore on a Cluster: one per group of slots), each confirmed
+   * on its own: a partition that cannot be read sends to the store only the tokens of the users
+   * whose notices it holds. Absent: one partition, and a read that fails rejects.
+   */
+  partitions?: { count: number, of: (sub: string) => number }
   /** Set by the replica: called at once with the sub of each notice this process writes (null: every user). */
   onLocalNotice?: ((sub: string | null) => void) | undefined
   close (): Promise<void>
