@@ -1,12 +1,13 @@
 // The preHandler: extract -> verify -> revocation check -> request.user.
 // Everything it needs is built at registration; per request it awaits one store call, or none
 // when the revocation replica clears the token.
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { storeUnavailable } from '../session/store-call.js'
 import { withChallenge } from './challenge.js'
 import type { AuthContext } from '../context.js'
 import { matchesDigest } from '../tokens/binding.js'
 import { isCrossOriginUnsafe, safeMethods, tokenCookie } from './cookies.js'
+import { checkPossession, dpopAccessToken } from './dpop.js'
 import {
   FST_JWT_AUTH_CROSS_ORIGIN,
   FST_JWT_AUTH_CSRF,
@@ -31,6 +32,8 @@ function extractAccessToken (request: FastifyRequest, context: AuthContext): str
     const match = bearerPattern.exec(header)
     if (match !== null) token = match[1]
     else if (bearerScheme.test(header)) throw new FST_JWT_AUTH_INVALID_REQUEST('Malformed Bearer authorization header')
+    // RFC 9449 §7.1: with the dpop option, a DPoP-bound token comes in its own scheme.
+    else if (context.config.dpop !== null) token = dpopAccessToken(header)
     // Any other scheme (Basic, ...) is not ours: as if no credentials were sent.
   }
   if (cookies !== null) {
@@ -83,14 +86,17 @@ function sentByCookie (request: FastifyRequest, token: string): boolean {
   return header === undefined || bearerPattern.exec(header)?.[1] !== token
 }
 
-/** Everything app.authenticate checks, without touching the reply; throws or rejects with the plugin's errors. */
-export type RequestVerifier = (request: FastifyRequest) => Verified
+/**
+ * Everything app.authenticate checks; throws or rejects with the plugin's errors. The reply, when
+ * given, gets the DPoP nonce; nothing else touches it.
+ */
+export type RequestVerifier = (request: FastifyRequest, reply?: FastifyReply) => Verified
 
 export function createRequestVerifier (context: AuthContext): RequestVerifier {
   const { fingerprint, cookies } = context.config
   const csrfName = cookies?.csrfName ?? null
 
-  function checkBindings (request: FastifyRequest, token: string, payload: AccessTokenPayload): Verified {
+  function checkBindings (request: FastifyRequest, reply: FastifyReply | undefined, token: string, payload: AccessTokenPayload): Verified {
     // Binding checks come before the store call: a token without its browser costs no round trip.
     if (fingerprint !== null && !matchesDigest(request.cookies[fingerprint], payload.fgp)) {
       throw new FST_JWT_AUTH_FINGERPRINT_MISMATCH()
@@ -99,26 +105,32 @@ export function createRequestVerifier (context: AuthContext): RequestVerifier {
       !matchesDigest(request.headers['x-csrf-token'], payload.csrf)) {
       throw new FST_JWT_AUTH_CSRF()
     }
-    return checkRevocation(payload, context, request.log)
+    // Proof of possession (DPoP): a bound token, or any token when DPoP is required. Its replay
+    // check and the revocation check go to the store together.
+    const proved = dpop || payload.cnf !== undefined ? checkPossession(context, request, reply, token, payload) : undefined
+    if (proved === undefined) return checkRevocation(payload, context, request.log)
+    return Promise.all([proved, checkRevocation(payload, context, request.log)]).then(checked => checked[1])
   }
 
-  return function verifyRequest (request) {
+  const dpop = context.config.dpop !== null
+  return function verifyRequest (request, reply) {
     const token = extractAccessToken(request, context)
     const verified = context.access.verify(token)
     return verified instanceof Promise
-      ? verified.then(payload => checkBindings(request, token, payload))
-      : checkBindings(request, token, verified)
+      ? verified.then(payload => checkBindings(request, reply, token, payload))
+      : checkBindings(request, reply, token, verified)
   }
 }
 
 export function createAuthenticate (context: AuthContext, verifyRequest: RequestVerifier): AuthenticateHook {
   const realm = context.config.realm
+  const dpop = context.config.dpop
   return async function authenticate (request, reply) {
     try {
-      const verified = verifyRequest(request)
+      const verified = verifyRequest(request, reply)
       request.user = verified instanceof Promise ? await verified : verified
     } catch (error) {
-      throw withChallenge(reply, realm, error)
+      throw withChallenge(reply, realm, error, undefined, dpop)
     }
   }
 }

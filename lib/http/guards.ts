@@ -11,6 +11,7 @@ import {
   FST_JWT_AUTH_INVALID_GUARD,
   FST_JWT_AUTH_INVALID_OPTION
 } from '../errors.js'
+import type { DpopConfig } from '../tokens/dpop.js'
 import type { AccessTokenPayload, AuthenticateHook, GuardFactory, RequireAuthFactory } from '../types.js'
 
 function checkRequired (name: string, required: string[]): void {
@@ -22,31 +23,31 @@ function checkRequired (name: string, required: string[]): void {
 type Check = (user: AccessTokenPayload) => boolean
 
 /** The verified user, or a 401 when app.authenticate did not run before the guard `name`. */
-function authenticatedUser (name: string, realm: string, request: { user: unknown }, reply: Parameters<AuthenticateHook>[1]): AccessTokenPayload {
+function authenticatedUser (name: string, realm: string, dpop: DpopConfig | null, request: { user: unknown }, reply: Parameters<AuthenticateHook>[1]): AccessTokenPayload {
   const user = request.user as AccessTokenPayload | null
   // app.authenticate sets the user or refuses the request: without a user it did not run. Still
   // a 401 (fail closed, no 5xx from a request), with the fix in the message.
-  if (user === null || typeof user !== 'object') throw withChallenge(reply, realm, new FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE(name, name))
+  if (user === null || typeof user !== 'object') throw withChallenge(reply, realm, new FST_JWT_AUTH_GUARD_WITHOUT_AUTHENTICATE(name, name), undefined, dpop)
   return user
 }
 
-function guard (name: string, realm: string, check: Check, message: string, scope?: string): AuthenticateHook {
+function guard (name: string, realm: string, dpop: DpopConfig | null, check: Check, message: string, scope?: string): AuthenticateHook {
   return async function requireClaims (request, reply) {
-    const user = authenticatedUser(name, realm, request, reply)
-    if (!check(user)) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_SCOPE(message), { scope })
+    const user = authenticatedUser(name, realm, dpop, request, reply)
+    if (!check(user)) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_SCOPE(message), scope, dpop)
   }
 }
 
-export function createRequireRoles (realm: string): GuardFactory {
+export function createRequireRoles (realm: string, dpop: DpopConfig | null = null): GuardFactory {
   return function requireRoles (...roles) {
     checkRequired('requireRoles', roles)
     const wanted = new Set(roles)
     const check: Check = user => Array.isArray(user.roles) && user.roles.some(role => wanted.has(role))
-    return guard('requireRoles', realm, check, `One of these roles is required: ${roles.join(', ')}`)
+    return guard('requireRoles', realm, dpop, check, `One of these roles is required: ${roles.join(', ')}`)
   }
 }
 
-export function createRequireScopes (realm: string): GuardFactory {
+export function createRequireScopes (realm: string, dpop: DpopConfig | null = null): GuardFactory {
   return function requireScopes (...scopes) {
     checkRequired('requireScopes', scopes)
     // RFC 6749 §3.3: a scope token is printable ASCII without space, '"' and '\\'.
@@ -57,7 +58,7 @@ export function createRequireScopes (realm: string): GuardFactory {
       return scopes.every(scope => granted.includes(scope))
     }
     const scope = scopes.join(' ')
-    return guard('requireScopes', realm, check, `These scopes are required: ${scope}`, scope)
+    return guard('requireScopes', realm, dpop, check, `These scopes are required: ${scope}`, scope)
   }
 }
 
@@ -68,7 +69,7 @@ const acrValue = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 /** What each requireAuth guard needs, in words, for the OpenAPI description of its routes. */
 export const authRequirements = new WeakMap<AuthenticateHook, string>()
 
-export function createRequireAuth (realm: string): RequireAuthFactory {
+export function createRequireAuth (realm: string, dpop: DpopConfig | null): RequireAuthFactory {
   return function requireAuth (options) {
     if (options === null || typeof options !== 'object' || (options.maxAge === undefined && options.acr === undefined)) {
       throw new FST_JWT_AUTH_INVALID_OPTION('requireAuth', 'needs maxAge, acr or both, e.g. requireAuth({ maxAge: \'5m\' })')
@@ -92,14 +93,14 @@ export function createRequireAuth (realm: string): RequireAuthFactory {
     const maxAgeMessage = `The authentication is too old for this request: authenticate again (at most ${challenge.maxAge ?? 0} s ago)`
     const acrMessage = `A stronger authentication is required: ${challenge.acrValues ?? ''}`
     const hook: AuthenticateHook = async function requireAuthentication (request, reply) {
-      const user = authenticatedUser('requireAuth', realm, request, reply)
+      const user = authenticatedUser('requireAuth', realm, dpop, request, reply)
       let refusal: string | undefined
       if (accepted !== undefined && !(typeof user.acr === 'string' && accepted.has(user.acr))) refusal = acrMessage
       // A token without auth_time (issued before it existed) fails closed. Compared in whole
       // seconds, as auth_time and max_age are (OpenID Connect Core §3.1.2.1); no clock tolerance:
       // an authentication must be fresh by the server's clock.
       else if (maxAge !== undefined && !(typeof user.auth_time === 'number' && Math.floor(Date.now() / 1000) - user.auth_time <= maxAge)) refusal = maxAgeMessage
-      if (refusal !== undefined) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_USER_AUTHENTICATION(refusal), challenge)
+      if (refusal !== undefined) throw withChallenge(reply, realm, new FST_JWT_AUTH_INSUFFICIENT_USER_AUTHENTICATION(refusal), challenge, dpop)
     }
     const needs = [
       challenge.maxAge === undefined ? '' : `an authentication at most ${challenge.maxAge} s old (auth_time)`,

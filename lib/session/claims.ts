@@ -8,7 +8,7 @@ export type StoredClaims = Record<string, unknown> & { sub: string }
 
 // Set by the plugin from the signer's configuration; the app may not override them.
 // auth_time, acr and amr belong to the login event: issueTokens and stepUp take them as options.
-const reservedClaims = ['iss', 'aud', 'iat', 'exp', 'nbf', 'jti', 'sid', 'client_id', 'fgp', 'csrf', 'auth_time', 'acr', 'amr']
+const reservedClaims = ['iss', 'aud', 'iat', 'exp', 'nbf', 'jti', 'sid', 'client_id', 'fgp', 'csrf', 'cnf', 'auth_time', 'acr', 'amr']
 
 /**
  * The claims as they will be stored and signed: a JSON copy, so that what is checked is what is
