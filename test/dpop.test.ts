@@ -390,3 +390,34 @@ t.test('with the revocation replica, a DPoP request makes one store call: the re
   for (let i = 0; i < 5; i++) t.equal((await resource(base, tokens.access_token, keypair)).status, 200)
   t.same(calls, Array(5).fill('rememberProof'), 'no isRevoked: the replica cleared each token; the proof is remembered at the store')
 })
+
+for (const kind of ['MemoryStore', 'RedisStore'] as const) {
+  t.test(`${kind}: a step-up of a DPoP-bound session answers a bound pair with the new auth_time, and requireAuth challenges on both schemes`, async t => {
+    const app = Fastify()
+    await app.register(jwtAuth, { secret, cookies: false, dpop: {}, ...await storeOptions(t, kind) } as JwtAuthOptions)
+    app.post('/login', async (_request, reply) => await reply.issueTokens({ sub: 'alice' }, { amr: ['pwd'] }))
+    app.post('/confirm', { preHandler: app.authenticate }, async (_request, reply) => await reply.stepUp({ acr: 'mfa' }))
+    app.get('/mfa', { preHandler: [app.authenticate, app.requireAuth({ acr: ['mfa'] })] }, async request => ({ acr: request.user.acr }))
+    const base = await app.listen({ host: '127.0.0.1', port: 0 })
+    t.teardown(() => app.close())
+    const keypair = await dpop.generateKeyPair('ES256')
+    const login = await (await dpopLogin(base, keypair)).json() as TokenResponse
+    t.equal(login.token_type, 'DPoP')
+    const weak = await resource(base, login.access_token, keypair, '/mfa')
+    t.equal(weak.status, 401)
+    t.match(weak.headers.get('www-authenticate'), /DPoP realm="[^"]+", algs="[^"]+", error="insufficient_user_authentication", error_description="[^"]+", acr_values="mfa"/, 'the refusal goes with the scheme the request used')
+    const confirm = await fetch(`${base}/confirm`, {
+      method: 'POST',
+      headers: { authorization: `DPoP ${login.access_token}`, dpop: await dpop.generateProof(keypair, `${base}/confirm`, 'POST', undefined, login.access_token) }
+    })
+    t.equal(confirm.status, 200)
+    const stepped = await confirm.json() as TokenResponse
+    t.equal(stepped.token_type, 'DPoP', 'still bound')
+    const claims = decodePart(stepped.access_token, 1)
+    t.match(claims, { acr: 'mfa', amr: ['pwd'], sid: decodePart(login.access_token, 1).sid, cnf: { jkt: (decodePart(login.access_token, 1).cnf as { jkt: string }).jkt } })
+    t.same(await (await resource(base, stepped.access_token, keypair, '/mfa')).json(), { acr: 'mfa' })
+    t.equal((await resource(base, stepped.access_token, null, '/mfa', 'Bearer')).status, 401, 'the new token is bound: no Bearer')
+    const refreshed = await oauthRefresh(base, oauth.DPoP(client, keypair), stepped.refresh_token as string)
+    t.match(decodePart(refreshed.access_token, 1), { acr: 'mfa', auth_time: claims.auth_time }, 'the bound refresh carries the stepped-up login')
+  })
+}
