@@ -454,6 +454,22 @@ export function storeContract (t: Test, harness: StoreHarness): void {
     t.equal(await store.stepUpSession({ sub: 'alice', sessionId: session.sessionId, successorDigest: digestRefreshToken(mintRefreshToken(session.sessionId)), idleTimeout: 1_800_000 }), null, 'no live session')
   })
 
+  t.test(`${harness.name}: a step-up keeps the same ${reuseHistory + 1} spent generations as a rotation`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice')
+    await store.createSession(session)
+    const tokens = [session.token]
+    for (let i = 0; i <= reuseHistory; i++) {
+      const next = rotation(session, tokens.at(-1) as string, 0)
+      t.equal((await store.rotateRefreshToken(next.input)).status, 'rotated')
+      tokens.push(next.successor)
+    }
+    const successor = mintRefreshToken(session.sessionId)
+    t.ok(await store.stepUpSession?.({ sub: 'alice', sessionId: session.sessionId, successorDigest: digestRefreshToken(successor), idleTimeout: 1_800_000 }))
+    t.equal((await store.rotateRefreshToken(rotation(session, tokens[0] as string, 0).input)).status, 'invalid', 'the oldest is forgotten')
+    t.equal((await store.rotateRefreshToken(rotation(session, tokens[1] as string, 0).input)).status, 'reused', 'the next is remembered')
+  })
+
   t.test(`${harness.name}: listSessions leaves out expired sessions`, async t => {
     const store = await harness.create()
     await store.createSession(newSession('alice', { lifetime: 2 * unit, idleTimeout: 2 * unit }))
