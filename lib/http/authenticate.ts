@@ -1,7 +1,9 @@
 // The preHandler: extract -> verify -> revocation check -> request.user.
-// Everything it needs is built at registration; per request it awaits one store call, or none
-// when the revocation replica clears the token.
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+// Everything it needs is built at registration. Per request: no closures, no spreads, no regex
+// on the way of a valid token; no promise at all when the answer is synchronous (the verified
+// token cache or fast-jwt, then the replica or a store whose isRevoked answers a boolean, such
+// as MemoryStore), one when the store must be awaited.
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { storeUnavailable } from '../session/store-call.js'
 import { withChallenge } from './challenge.js'
 import type { AuthContext } from '../context.js'
@@ -15,24 +17,57 @@ import {
   FST_JWT_AUTH_NO_TOKEN,
   FST_JWT_AUTH_TOKEN_REVOKED
 } from '../errors.js'
-import type { Store } from '../store/store.js'
 import type { AccessTokenPayload, AuthenticateHook } from '../types.js'
 
 // RFC 6750 §2.1: "Bearer" 1*SP b64token; the scheme name is case-insensitive.
-const bearerPattern = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
-const bearerScheme = /^Bearer(?:\s|$)/i
+// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+const b64tokenChars = new Uint8Array(128)
+for (const char of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/') b64tokenChars[char.charCodeAt(0)] = 1
+const space = 32
+const equals = 61
+
+/** True when `header` starts with the scheme name "Bearer" (any case) followed by whitespace or nothing. */
+function isBearerScheme (header: string): boolean {
+  if (header.length < 6) return false
+  // | 32 lower-cases ASCII letters: B e a r e r.
+  if ((header.charCodeAt(0) | 32) !== 98 || (header.charCodeAt(1) | 32) !== 101 || (header.charCodeAt(2) | 32) !== 97 ||
+    (header.charCodeAt(3) | 32) !== 114 || (header.charCodeAt(4) | 32) !== 101 || (header.charCodeAt(5) | 32) !== 114) return false
+  if (header.length === 6) return true
+  const next = header.charCodeAt(6)
+  // \s of the former pattern: space, tab, line breaks and the other whitespace JavaScript knows.
+  return next === space || (next >= 9 && next <= 13) || /\s/.test(header.charAt(6))
+}
+
+/** True when `text` from `from` on is one b64token: 1*b64token-char *"=". */
+function isB64token (text: string, from: number): boolean {
+  let i = from
+  while (i < text.length) {
+    const code = text.charCodeAt(i)
+    if (code >= 128 || b64tokenChars[code] !== 1) break
+    i++
+  }
+  if (i === from) return false
+  while (i < text.length && text.charCodeAt(i) === equals) i++
+  return i === text.length
+}
+
+/**
+ * The token of a Bearer authorization header; undefined for another scheme (Basic, ...), which
+ * is not ours: as if no credentials were sent. Throws on a malformed Bearer header.
+ */
+function bearerToken (header: string): string | undefined {
+  if (!isBearerScheme(header)) return undefined
+  let start = 6
+  while (header.charCodeAt(start) === space) start++
+  if (start === 6 || !isB64token(header, start)) throw new FST_JWT_AUTH_INVALID_REQUEST('Malformed Bearer authorization header')
+  return header.slice(start)
+}
 
 /** The access token of a request, from the Bearer header or the access cookie. */
 function extractAccessToken (request: FastifyRequest, context: AuthContext): string {
   const cookies = context.config.cookies
   const header = request.headers.authorization
-  let token: string | undefined
-  if (header !== undefined) {
-    const match = bearerPattern.exec(header)
-    if (match !== null) token = match[1]
-    else if (bearerScheme.test(header)) throw new FST_JWT_AUTH_INVALID_REQUEST('Malformed Bearer authorization header')
-    // Any other scheme (Basic, ...) is not ours: as if no credentials were sent.
-  }
+  const token = header === undefined ? undefined : bearerToken(header)
   if (cookies !== null) {
     const cookieToken = tokenCookie(request, cookies.accessName)
     if (cookieToken !== undefined && cookieToken !== '') {
@@ -51,74 +86,145 @@ function extractAccessToken (request: FastifyRequest, context: AuthContext): str
 
 /** Verifies a token and checks it against the store. */
 export async function verifyAccessToken (token: string, context: AuthContext, log: FastifyBaseLogger): Promise<AccessTokenPayload> {
-  return await checkRevocation(await context.access.verify(token), context, log)
+  const payload = await context.access.verify(token)
+  const revoked = askStore(payload, context, log)
+  if (revoked === true || (revoked !== false && await revoked)) throw new FST_JWT_AUTH_TOKEN_REVOKED()
+  return payload
 }
 
-// The hot path stays synchronous while it can (a single key, no store call needed): a request the
-// revocation replica clears costs no promise and no microtask beyond the hook's own.
 type Verified = AccessTokenPayload | Promise<AccessTokenPayload>
 
-/** The per-request revocation check: one store call, or none (replica, or verify-only without a store). */
-function checkRevocation (payload: AccessTokenPayload, context: AuthContext, log: FastifyBaseLogger): Verified {
+/**
+ * The per-request revocation check: false without asking the store (verify-only without a store,
+ * or the replica clears the token), else the store's answer, a boolean or a promise of one (whose
+ * failure is the plugin's 503). A store that throws is a 503 too.
+ */
+function askStore (payload: AccessTokenPayload, context: AuthContext, log: FastifyBaseLogger): boolean | Promise<boolean> {
   const store = context.config.store
-  if (store === null) return payload // verify-only without the issuer's store: signature and claims only
-  if (context.replica?.clears(payload) === true) return payload // no recent revocation for this user
-  return askStore(store, payload, log)
-}
-
-async function askStore (store: Store, payload: AccessTokenPayload, log: FastifyBaseLogger): Promise<AccessTokenPayload> {
-  let revoked: boolean
+  if (store === null) return false // verify-only without the issuer's store: signature and claims only
+  if (context.replica?.clears(payload) === true) return false // no recent revocation for this user
+  let answer: boolean | Promise<boolean>
   try {
-    revoked = await store.isRevoked(payload.sub, payload.sid, payload.jti)
+    answer = store.isRevoked(payload.sub, payload.sid, payload.jti)
   } catch (error) {
     throw storeUnavailable(log, 'isRevoked', error)
   }
-  if (revoked) throw new FST_JWT_AUTH_TOKEN_REVOKED()
-  return payload
+  if (typeof answer === 'boolean') return answer
+  return settledAnswer(answer, log)
+}
+
+/** A store's pending answer, its failure turned into the plugin's 503 (logged once). */
+async function settledAnswer (answer: Promise<boolean>, log: FastifyBaseLogger): Promise<boolean> {
+  try {
+    return await answer
+  } catch (error) {
+    throw storeUnavailable(log, 'isRevoked', error)
+  }
 }
 
 /** True when the request's access token came from the cookie rather than a Bearer header. */
 function sentByCookie (request: FastifyRequest, token: string): boolean {
   const header = request.headers.authorization
-  return header === undefined || bearerPattern.exec(header)?.[1] !== token
+  if (header === undefined) return true
+  try {
+    return bearerToken(header) !== token
+  } catch {
+    return true
+  }
 }
 
 /** Everything app.authenticate checks, without touching the reply; throws or rejects with the plugin's errors. */
 export type RequestVerifier = (request: FastifyRequest) => Verified
 
-export function createRequestVerifier (context: AuthContext): RequestVerifier {
-  const { fingerprint, cookies } = context.config
-  const csrfName = cookies?.csrfName ?? null
+/** The checks of a request, each decided at registration. */
+class RequestChecks {
+  readonly context: AuthContext
+  readonly #fingerprint: string | null
+  readonly #csrfName: string | null
 
-  function checkBindings (request: FastifyRequest, token: string, payload: AccessTokenPayload): Verified {
-    // Binding checks come before the store call: a token without its browser costs no round trip.
+  constructor (context: AuthContext) {
+    this.context = context
+    this.#fingerprint = context.config.fingerprint
+    this.#csrfName = context.config.cookies?.csrfName ?? null
+  }
+
+  /** Binding checks come before the store call: a token without its browser costs no round trip. */
+  bindings (request: FastifyRequest, token: string, payload: AccessTokenPayload): void {
+    const fingerprint = this.#fingerprint
     if (fingerprint !== null && !matchesDigest(request.cookies[fingerprint], payload.fgp)) {
       throw new FST_JWT_AUTH_FINGERPRINT_MISMATCH()
     }
-    if (csrfName !== null && !safeMethods.has(request.method) && sentByCookie(request, token) &&
+    if (this.#csrfName !== null && !safeMethods.has(request.method) && sentByCookie(request, token) &&
       !matchesDigest(request.headers['x-csrf-token'], payload.csrf)) {
       throw new FST_JWT_AUTH_CSRF()
     }
-    return checkRevocation(payload, context, request.log)
   }
 
-  return function verifyRequest (request) {
-    const token = extractAccessToken(request, context)
-    const verified = context.access.verify(token)
+  /** Bindings and revocation of a verified payload: the payload, or a promise of it while the store answers. */
+  afterVerify (request: FastifyRequest, token: string, payload: AccessTokenPayload): Verified {
+    this.bindings(request, token, payload)
+    const revoked = askStore(payload, this.context, request.log)
+    if (revoked === false) return payload
+    if (revoked === true) throw new FST_JWT_AUTH_TOKEN_REVOKED()
+    return unlessRevoked(revoked, payload)
+  }
+
+  /** The slow path of a token whose key must be fetched first (remote JWKS). */
+  async afterFetch (request: FastifyRequest, token: string, pending: Promise<AccessTokenPayload>): Promise<AccessTokenPayload> {
+    return await this.afterVerify(request, token, await pending)
+  }
+
+  verify (request: FastifyRequest): Verified {
+    const token = extractAccessToken(request, this.context)
+    const verified = this.context.access.verify(token)
     return verified instanceof Promise
-      ? verified.then(payload => checkBindings(request, token, payload))
-      : checkBindings(request, token, verified)
+      ? this.afterFetch(request, token, verified)
+      : this.afterVerify(request, token, verified)
   }
 }
 
+async function unlessRevoked (revoked: Promise<boolean>, payload: AccessTokenPayload): Promise<AccessTokenPayload> {
+  if (await revoked) throw new FST_JWT_AUTH_TOKEN_REVOKED()
+  return payload
+}
+
+export function createRequestVerifier (context: AuthContext): RequestVerifier {
+  const checks = new RequestChecks(context)
+  return function verifyRequest (request) {
+    return checks.verify(request)
+  }
+}
+
+/** The hook's own promise when the store must be awaited: request.user, or the refusal with its challenge. */
+async function settle (request: FastifyRequest, reply: FastifyReply, realm: string, pending: Promise<AccessTokenPayload>): Promise<void> {
+  try {
+    request.user = await pending
+  } catch (error) {
+    throw withChallenge(reply, realm, error)
+  }
+}
+
+const settled = Promise.resolve()
+
 export function createAuthenticate (context: AuthContext, verifyRequest: RequestVerifier): AuthenticateHook {
   const realm = context.config.realm
-  return async function authenticate (request, reply) {
+  // Fastify passes `done` to every hook: a synchronous answer calls it and makes no promise. Called
+  // as a function (`await app.authenticate(request, reply)`), it answers a promise as it always did.
+  function authenticate (request: FastifyRequest, reply: FastifyReply, done?: HookHandlerDoneFunction): Promise<void> | undefined {
+    let verified: Verified
     try {
-      const verified = verifyRequest(request)
-      request.user = verified instanceof Promise ? await verified : verified
+      verified = verifyRequest(request)
     } catch (error) {
-      throw withChallenge(reply, realm, error)
+      const refusal = withChallenge(reply, realm, error)
+      if (done === undefined) return Promise.reject(refusal)
+      done(refusal as Error)
+      return undefined
     }
+    if (verified instanceof Promise) return settle(request, reply, realm, verified)
+    request.user = verified
+    if (done === undefined) return settled
+    done()
+    return undefined
   }
+  return authenticate as AuthenticateHook
 }
