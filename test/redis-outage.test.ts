@@ -91,7 +91,7 @@ t.test('a client made from { url } fails fast and reconnects by itself', async t
   t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
 })
 
-t.test("a client's own commandTimeout bounds a store call (the store sets no timer of its own then): 503 within it", async t => {
+t.test("a client's own commandTimeout, shorter than the store's, bounds a store call: 503 within it", async t => {
   const server = await startRedis()
   t.teardown(server.stop)
   // The store's commandTimeout of 10 s would be far too late: ioredis's 300 ms ends the wait.

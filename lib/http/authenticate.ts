@@ -96,10 +96,10 @@ type Verified = AccessTokenPayload | Promise<AccessTokenPayload>
 
 /**
  * The per-request revocation check: false without asking the store (verify-only without a store,
- * or the replica clears the token), else the store's answer, a boolean or a promise of one (whose
- * failure is the plugin's 503). A store that throws is a 503 too.
+ * or the replica clears the token), else the store's own answer, a boolean or a promise of one
+ * (whose rejection the caller turns into the 503). A store that throws is a 503 at once.
  */
-function askStore (payload: AccessTokenPayload, context: AuthContext, log: FastifyBaseLogger): boolean | Promise<boolean> {
+function storeAnswer (payload: AccessTokenPayload, context: AuthContext, log: FastifyBaseLogger): boolean | Promise<boolean> {
   const store = context.config.store
   if (store === null) return false // verify-only without the issuer's store: signature and claims only
   if (context.replica?.clears(payload) === true) return false // no recent revocation for this user
@@ -109,8 +109,13 @@ function askStore (payload: AccessTokenPayload, context: AuthContext, log: Fasti
   } catch (error) {
     throw storeUnavailable(log, 'isRevoked', error)
   }
-  if (typeof answer === 'boolean') return answer
-  return settledAnswer(answer, log)
+  return answer
+}
+
+/** As storeAnswer, a pending answer's failure already turned into the 503. */
+function askStore (payload: AccessTokenPayload, context: AuthContext, log: FastifyBaseLogger): boolean | Promise<boolean> {
+  const answer = storeAnswer(payload, context, log)
+  return typeof answer === 'boolean' ? answer : settledAnswer(answer, log)
 }
 
 /** A store's pending answer, its failure turned into the plugin's 503 (logged once). */
@@ -174,6 +179,23 @@ class RequestChecks {
     return await this.afterVerify(request, token, await pending)
   }
 
+  /**
+   * The hook's path: extraction, verification and bindings, then the store's own answer (or
+   * false when it was not asked); a promise of the payload while a remote key is fetched.
+   */
+  checkedUntilStore (request: FastifyRequest): Checked | Promise<AccessTokenPayload> {
+    const token = extractAccessToken(request, this.context)
+    const verified = this.context.access.verify(token)
+    if (verified instanceof Promise) return this.afterFetch(request, token, verified)
+    this.bindings(request, token, verified)
+    this.checked.payload = verified
+    this.checked.revoked = storeAnswer(verified, this.context, request.log)
+    return this.checked
+  }
+
+  /** Reused by every request: read at once by the hook, before any other request can run. */
+  readonly checked: Checked = { payload: null as unknown as AccessTokenPayload, revoked: false }
+
   verify (request: FastifyRequest): Verified {
     const token = extractAccessToken(request, this.context)
     const verified = this.context.access.verify(token)
@@ -188,14 +210,24 @@ async function unlessRevoked (revoked: Promise<boolean>, payload: AccessTokenPay
   return payload
 }
 
-export function createRequestVerifier (context: AuthContext): RequestVerifier {
-  const checks = new RequestChecks(context)
-  return function verifyRequest (request) {
-    return checks.verify(request)
-  }
+/** A verified payload and the store's answer about it (false: not asked, or not revoked). */
+interface Checked {
+  payload: AccessTokenPayload
+  revoked: boolean | Promise<boolean>
 }
 
-/** The hook's own promise when the store must be awaited: request.user, or the refusal with its challenge. */
+const checksOf = new WeakMap<RequestVerifier, RequestChecks>()
+
+export function createRequestVerifier (context: AuthContext): RequestVerifier {
+  const checks = new RequestChecks(context)
+  function verifyRequest (request: FastifyRequest): Verified {
+    return checks.verify(request)
+  }
+  checksOf.set(verifyRequest, checks)
+  return verifyRequest
+}
+
+/** The hook's own promise while a remote key is fetched: request.user, or the refusal with its challenge. */
 async function settle (request: FastifyRequest, reply: FastifyReply, realm: string, pending: Promise<AccessTokenPayload>): Promise<void> {
   try {
     request.user = await pending
@@ -204,24 +236,42 @@ async function settle (request: FastifyRequest, reply: FastifyReply, realm: stri
   }
 }
 
+/** The hook's one promise when the store must be awaited: request.user, the 401 of a revoked token, or the 503. */
+async function settleStore (request: FastifyRequest, reply: FastifyReply, realm: string, answer: Promise<boolean>, payload: AccessTokenPayload): Promise<void> {
+  let revoked: boolean
+  try {
+    revoked = await answer
+  } catch (error) {
+    throw withChallenge(reply, realm, storeUnavailable(request.log, 'isRevoked', error))
+  }
+  if (revoked) throw withChallenge(reply, realm, new FST_JWT_AUTH_TOKEN_REVOKED())
+  request.user = payload
+}
+
 const settled = Promise.resolve()
 
 export function createAuthenticate (context: AuthContext, verifyRequest: RequestVerifier): AuthenticateHook {
   const realm = context.config.realm
+  const checks = checksOf.get(verifyRequest) ?? new RequestChecks(context)
   // Fastify passes `done` to every hook: a synchronous answer calls it and makes no promise. Called
   // as a function (`await app.authenticate(request, reply)`), it answers a promise as it always did.
   function authenticate (request: FastifyRequest, reply: FastifyReply, done?: HookHandlerDoneFunction): Promise<void> | undefined {
-    let verified: Verified
+    let payload: AccessTokenPayload
+    let revoked: boolean | Promise<boolean>
     try {
-      verified = verifyRequest(request)
+      const checked = checks.checkedUntilStore(request)
+      if (checked instanceof Promise) return settle(request, reply, realm, checked)
+      payload = checked.payload
+      revoked = checked.revoked
+      if (revoked === true) throw new FST_JWT_AUTH_TOKEN_REVOKED()
     } catch (error) {
       const refusal = withChallenge(reply, realm, error)
       if (done === undefined) return Promise.reject(refusal)
       done(refusal as Error)
       return undefined
     }
-    if (verified instanceof Promise) return settle(request, reply, realm, verified)
-    request.user = verified
+    if (revoked !== false) return settleStore(request, reply, realm, revoked, payload)
+    request.user = payload
     if (done === undefined) return settled
     done()
     return undefined
