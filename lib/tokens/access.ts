@@ -36,6 +36,11 @@ export interface AccessTokens {
    * (returns or throws) unless a remote key set must be fetched first: then a promise.
    */
   verify (token: string): AccessTokenPayload | Promise<AccessTokenPayload>
+  /**
+   * True when the token is one this instance verified and still remembers (the verified-token
+   * cache): well-formed, so a caller may skip its own character checks. Says nothing of expiry.
+   */
+  remembers (token: string): boolean
   /** The public keys, for the JWKS route. */
   readonly publicJwks: JsonWebKey[]
   /** Fetches a remote key set once, when there is one. */
@@ -179,6 +184,10 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
       }
       remote?.refreshIfStale()
       return check(verifier, token)
+    },
+
+    remembers (token) {
+      return cache?.has(token) === true
     },
 
     publicJwks: config.keys.flatMap(key => key.publicJwk === undefined ? [] : [key.publicJwk]),

@@ -47,6 +47,11 @@ export class VerifiedTokenCache {
     return this.#entries.size
   }
 
+  /** True when the token was verified and is still held (it may have expired since). */
+  has (token: string): boolean {
+    return this.#entries.has(token)
+  }
+
   /** A copy of the payload of a token verified before and not expired since; undefined otherwise. */
   get (token: string): AccessTokenPayload | undefined {
     const entry = this.#entries.get(token)
