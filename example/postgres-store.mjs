@@ -72,6 +72,7 @@ import { reuseHistory } from 'fastify-jwt-auth'
  * @property {Date} last_used_at
  * @property {Date} absolute_expires_at
  * @property {Date} expires_at
+ * @property {string | null} dpop_jkt
  */
 
 /** The database's clock, to the millisecond: what every stored time is taken from. */
@@ -114,8 +115,10 @@ CREATE TABLE IF NOT EXISTS ${s}.jwt_auth_sessions (
   created_at          timestamptz NOT NULL,
   last_used_at        timestamptz NOT NULL,
   absolute_expires_at timestamptz NOT NULL,        -- fixed at login
-  expires_at          timestamptz NOT NULL         -- min(absolute end, idle end)
+  expires_at          timestamptz NOT NULL,        -- min(absolute end, idle end)
+  dpop_jkt            text                         -- with DPoP: thumbprint of the key the session is bound to
 );
+ALTER TABLE ${s}.jwt_auth_sessions ADD COLUMN IF NOT EXISTS dpop_jkt text; -- tables made before DPoP
 CREATE INDEX IF NOT EXISTS jwt_auth_sessions_by_user ON ${s}.jwt_auth_sessions (sub, created_seq);
 CREATE INDEX IF NOT EXISTS jwt_auth_sessions_by_expiry ON ${s}.jwt_auth_sessions (expires_at);
 
@@ -127,6 +130,13 @@ CREATE TABLE IF NOT EXISTS ${s}.jwt_auth_denylist (
   PRIMARY KEY (sub, jti)
 );
 CREATE INDEX IF NOT EXISTS jwt_auth_denylist_by_expiry ON ${s}.jwt_auth_denylist (expires_at);
+
+-- DPoP proofs seen (the plugin's replay keys, digests), each until the proof is too old anyway.
+CREATE TABLE IF NOT EXISTS ${s}.jwt_auth_dpop_proofs (
+  key        text PRIMARY KEY,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jwt_auth_dpop_proofs_by_expiry ON ${s}.jwt_auth_dpop_proofs (expires_at);
 `
 }
 
@@ -138,6 +148,7 @@ export class PostgresStore {
   #sessions
   /** @type {string} */
   #denylist
+  #proofs
   /** @type {number} */
   #purgeInterval
   /** @type {number} */
@@ -171,6 +182,7 @@ export class PostgresStore {
     this.#pool = options.pool
     this.#sessions = `${schema}.jwt_auth_sessions`
     this.#denylist = `${schema}.jwt_auth_denylist`
+    this.#proofs = `${schema}.jwt_auth_dpop_proofs`
     this.#purgeInterval = purgeInterval
     this.#purgeBatchSize = purgeBatchSize
     this.#onPurgeError = onPurgeError
@@ -196,7 +208,7 @@ export class PostgresStore {
   /**
    * Deletes every expired session and denylist entry, in statements of at most purgeBatchSize
    * rows each. Rows that a request has locked are left for the next purge.
-   * @returns {Promise<{ sessions: number, deniedTokens: number }>} how many rows went
+   * @returns {Promise<{ sessions: number, deniedTokens: number, proofs: number }>} how many rows went
    */
   async purgeExpired () {
     return await this.#purge(false)
@@ -218,19 +230,19 @@ export class PostgresStore {
       await client.query(`DELETE FROM ${this.#sessions} WHERE sub = $1 AND expires_at <= clock_timestamp()`, [input.sub])
       const { rows: [row] } = await client.query(`
         INSERT INTO ${this.#sessions} (id, sub, current_digest, claims, user_agent, ip,
-          created_at, last_used_at, absolute_expires_at, expires_at)
-        SELECT $1, $2, $3, $4, $5, $6, t.now, t.now, t.now + $7::float8 * interval '1 ms', t.now + least($7::float8, $8::float8) * interval '1 ms'
+          created_at, last_used_at, absolute_expires_at, expires_at, dpop_jkt)
+        SELECT $1, $2, $3, $4, $5, $6, t.now, t.now, t.now + $7::float8 * interval '1 ms', t.now + least($7::float8, $8::float8) * interval '1 ms', $9
         FROM (SELECT ${now} AS now) t
         RETURNING ${infoColumns}`,
       [input.sessionId, input.sub, input.refreshDigest, JSON.stringify(input.claims),
-        input.userAgent ?? null, input.ip ?? null, input.lifetime, input.idleTimeout])
+        input.userAgent ?? null, input.ip ?? null, input.lifetime, input.idleTimeout, input.jkt ?? null])
       // The oldest sessions beyond the cap go; the new one is the newest.
       const { rows: evicted } = await client.query(`
         DELETE FROM ${this.#sessions} WHERE id IN (
           SELECT id FROM ${this.#sessions} WHERE sub = $1 ORDER BY created_seq DESC OFFSET $2
         ) RETURNING id, created_seq`, [input.sub, input.maxSessions])
       evicted.sort((a, b) => Number(a.created_seq) - Number(b.created_seq))
-      return { session: { ...sessionInfo(row), claims: input.claims }, evicted: evicted.map(e => e.id) }
+      return { session: record(row, input.claims, input.jkt ?? null), evicted: evicted.map(e => e.id) }
     })
   }
 
@@ -257,8 +269,11 @@ export class PostgresStore {
         return { status: 'invalid' }
       }
 
+      // A bound session moves only for its own key (a spent token after grace is reuse all the same).
+      const keyHeld = session.dpop_jkt === null || session.dpop_jkt === input.jkt
       if (input.presentedDigest === session.current_digest) {
-        if (input.peek === true) return { status: 'current', session: { ...sessionInfo(session), claims: session.claims } }
+        if (!keyHeld) return { status: 'invalid' }
+        if (input.peek === true) return { status: 'current', session: record(session, session.claims, session.dpop_jkt) }
         // The current token: the successor becomes current, the idle timer restarts, the
         // presented token joins the remembered generations.
         const spent = [{ digest: session.current_digest, rotatedAt: time, sealed: input.sealedSuccessor }, ...session.spent]
@@ -273,13 +288,14 @@ export class PostgresStore {
           WHERE id = $1
           RETURNING ${infoColumns}`,
         [session.id, input.successorDigest, JSON.stringify(spent), JSON.stringify(claims), new Date(time), new Date(expiresAt)])
-        return { status: 'rotated', session: { ...sessionInfo(row), claims } }
+        return { status: 'rotated', session: record(row, claims, session.dpop_jkt) }
       }
       const generation = session.spent.findIndex(spent => spent.digest === input.presentedDigest)
       if (generation !== -1 && time - session.spent[generation].rotatedAt < input.reuseGrace) {
+        if (!keyHeld) return { status: 'invalid' }
         // Rotated within grace (every later generation too): its seals lead to the current token.
         const sealedSuccessors = session.spent.slice(0, generation + 1).reverse().map(spent => spent.sealed)
-        return { status: 'grace', session: { ...sessionInfo(session), claims: session.claims }, sealedSuccessors }
+        return { status: 'grace', session: record(session, session.claims, session.dpop_jkt), sealedSuccessors }
       }
       if (generation !== -1) {
         // A spent token came back after grace: someone holds a copy. The session dies.
@@ -321,6 +337,20 @@ export class PostgresStore {
     await this.#pool.query(`
       INSERT INTO ${this.#denylist} AS d (sub, jti, expires_at) VALUES ($1, $2, ${now} + $3::float8 * interval '1 ms')
       ON CONFLICT (sub, jti) DO UPDATE SET expires_at = greatest(d.expires_at, excluded.expires_at)`, [sub, jti, ttl])
+  }
+
+  /**
+   * A DPoP proof's replay key: true the first time, false for a replay. An expired row is taken over.
+   * @param {string} key
+   * @param {number} ttl ms
+   * @returns {Promise<boolean>}
+   */
+  async rememberProof (key, ttl) {
+    this.#purgeIfDue()
+    const { rowCount } = await this.#pool.query(`
+      INSERT INTO ${this.#proofs} AS p (key, expires_at) VALUES ($1, ${now} + $2::float8 * interval '1 ms')
+      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE p.expires_at <= ${now}`, [key, ttl])
+    return rowCount === 1
   }
 
   /**
@@ -402,12 +432,13 @@ export class PostgresStore {
 
   /**
    * @param {boolean} automatic stops after the current statement once close() is called
-   * @returns {Promise<{ sessions: number, deniedTokens: number }>}
+   * @returns {Promise<{ sessions: number, deniedTokens: number, proofs: number }>}
    */
   async #purge (automatic) {
     const sessions = await this.#deleteExpired(this.#sessions, 'id', automatic)
     const deniedTokens = automatic && this.#closing ? 0 : await this.#deleteExpired(this.#denylist, 'sub, jti', automatic)
-    return { sessions, deniedTokens }
+    const proofs = automatic && this.#closing ? 0 : await this.#deleteExpired(this.#proofs, 'key', automatic)
+    return { sessions, deniedTokens, proofs }
   }
 
   /**
@@ -486,6 +517,20 @@ function sessionInfo (row) {
   if (row.user_agent !== null) info.userAgent = row.user_agent
   if (row.ip !== null) info.ip = row.ip
   return info
+}
+
+/**
+ * A session with its claims and, when bound, its DPoP key.
+ * @param {Pick<SessionRow, 'id' | 'sub' | 'created_at' | 'last_used_at' | 'expires_at' | 'user_agent' | 'ip'>} row
+ * @param {Record<string, unknown>} claims
+ * @param {string | null} jkt
+ * @returns {SessionRecord}
+ */
+function record (row, claims, jkt) {
+  /** @type {SessionRecord} */
+  const session = { ...sessionInfo(row), claims }
+  if (jkt !== null) session.jkt = jkt
+  return session
 }
 
 /**

@@ -44,6 +44,10 @@ export const FST_JWT_AUTH_INVALID_GUARD = define(
   '%s needs at least one non-empty string'
 )
 export const FST_JWT_AUTH_INVALID_KEY = define('FST_JWT_AUTH_INVALID_KEY', 'Invalid key: %s')
+export const FST_JWT_AUTH_STORE_SELF_CHECK = define(
+  'FST_JWT_AUTH_STORE_SELF_CHECK',
+  'The store failed its start-up self-check: %s'
+)
 export const FST_JWT_AUTH_NO_STORE = define(
   'FST_JWT_AUTH_NO_STORE',
   'This verify-only registration has no store: pass the shared store to revoke or list sessions'
@@ -82,6 +86,19 @@ export const FST_JWT_AUTH_CROSS_ORIGIN = define(
   'Cookie-authenticated %s request from another origin refused (list a trusted origin in cookies.allowedOrigins)',
   403
 )
+// DPoP (RFC 9449 §7.1, §12.2): 401 at protected routes; the token endpoints answer them with 400.
+export const FST_JWT_AUTH_INVALID_DPOP_PROOF = define('FST_JWT_AUTH_INVALID_DPOP_PROOF', '%s', 401)
+export const FST_JWT_AUTH_USE_DPOP_NONCE = define('FST_JWT_AUTH_USE_DPOP_NONCE', '%s: retry with the nonce of the DPoP-Nonce header', 401)
+export const FST_JWT_AUTH_DPOP_BOUND = define(
+  'FST_JWT_AUTH_DPOP_BOUND',
+  'This access token is bound to a DPoP key: send it as Authorization: DPoP with a proof',
+  401
+)
+export const FST_JWT_AUTH_DPOP_REQUIRED = define(
+  'FST_JWT_AUTH_DPOP_REQUIRED',
+  'This server accepts only DPoP-bound access tokens: log in with a DPoP proof',
+  401
+)
 export const FST_JWT_AUTH_INVALID_GRANT = define('FST_JWT_AUTH_INVALID_GRANT', '%s', 400)
 export const FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE = define(
   'FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE',
@@ -115,6 +132,10 @@ export const oauthErrors: Readonly<Record<string, string>> = {
   FST_JWT_AUTH_TOKEN_REVOKED: 'invalid_token',
   FST_JWT_AUTH_FINGERPRINT_MISMATCH: 'invalid_token',
   FST_JWT_AUTH_INSUFFICIENT_SCOPE: 'insufficient_scope',
+  FST_JWT_AUTH_INVALID_DPOP_PROOF: 'invalid_dpop_proof',
+  FST_JWT_AUTH_USE_DPOP_NONCE: 'use_dpop_nonce',
+  FST_JWT_AUTH_DPOP_BOUND: 'invalid_token',
+  FST_JWT_AUTH_DPOP_REQUIRED: 'invalid_token',
   FST_JWT_AUTH_INVALID_GRANT: 'invalid_grant',
   FST_JWT_AUTH_UNSUPPORTED_GRANT_TYPE: 'unsupported_grant_type'
 }

@@ -34,18 +34,22 @@ export { MemoryStore } from './store/memory.js'
 export type { MemoryStoreOptions } from './store/memory.js'
 export { RedisStore } from './store/redis.js'
 export type { RedisStoreOptions, ReplicaAcknowledgement } from './store/redis.js'
+export type { SelfCheckFinding } from './store/redis-self-check.js'
 export type { RedisClientOptions, RedisScriptDefinition, RedisStoreClient } from './store/redis-client.js'
 export { noticeCoverage, reuseHistory } from './store/store.js'
 export type {
   CreateSessionInput,
   CreateSessionResult,
   RevocationBatch,
+  RevocationPartitionRead,
   RevocationFeed,
   RotateInput,
   RotateResult,
   SessionInfo,
   SessionRecord,
-  Store
+  Store,
+  StoreFinding,
+  StoreLogger
 } from './store/store.js'
 export type { Duration } from './duration.js'
 export type * from './types.js'

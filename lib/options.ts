@@ -13,6 +13,8 @@ import {
 import { checkOptionNames } from './option-names.js'
 import { MemoryStore } from './store/memory.js'
 import { defaultSecuritySchemeName } from './http/openapi.js'
+import { normaliseDpop } from './tokens/dpop.js'
+import type { DpopConfig } from './tokens/dpop.js'
 import type { RemoteJwksConfig } from './tokens/jwks.js'
 import { hmacBytes, isHmac, resolveKey, resolveSecret } from './tokens/keys.js'
 import type { HmacAlgorithm, ResolvedKey } from './tokens/keys.js'
@@ -89,6 +91,8 @@ export interface Config {
   onEvent: ((event: AuthEvent) => unknown) | null
   /** The bearer scheme name routes give @fastify/swagger in `security`, or null to name none. */
   openapiSecurityScheme: string | null
+  /** DPoP (RFC 9449), or null when the mode is off. */
+  dpop: DpopConfig | null
 }
 
 const maxGrace = 60_000
@@ -158,8 +162,18 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     // Issuing routes need a signing key; a verify-only service keeps only the JWKS route.
     routes: routes === null || !verifyOnly ? routes : { ...routes, refresh: false, logout: false, logoutAll: false, sessions: false, revoke: false },
     onEvent: options.onEvent ?? null,
-    openapiSecurityScheme: normaliseOpenapi(options.openapi)
+    openapiSecurityScheme: normaliseOpenapi(options.openapi),
+    dpop: normaliseStoreDpop(options.dpop, signingKey, store)
   })
+}
+
+function normaliseStoreDpop (option: unknown, signingKey: ResolvedKey | null, store: Store | null): DpopConfig | null {
+  const dpop = normaliseDpop(option, signingKey?.signingKey)
+  // Replayed proofs must be refused on every instance: the store remembers them.
+  if (dpop !== null && typeof store?.rememberProof !== 'function') {
+    throw new FST_JWT_AUTH_INVALID_OPTION('dpop', 'needs a store with rememberProof (MemoryStore, RedisStore) to refuse replayed proofs')
+  }
+  return dpop
 }
 
 function normaliseClaimsHook (hook: unknown): ClaimsHook | null {

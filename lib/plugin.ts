@@ -7,7 +7,7 @@ import { createApi } from './session/api.js'
 import { createAuthenticate, createRequestVerifier } from './http/authenticate.js'
 import { retryAfterOnOutage } from './http/challenge.js'
 import { createEmitter } from './context.js'
-import { FST_JWT_AUTH_ALREADY_REGISTERED } from './errors.js'
+import { FST_JWT_AUTH_ALREADY_REGISTERED, FST_JWT_AUTH_STORE_SELF_CHECK } from './errors.js'
 import type { AuthContext } from './context.js'
 import { createRequireRoles, createRequireScopes } from './http/guards.js'
 import { issueTokens } from './session/issue.js'
@@ -16,7 +16,7 @@ import { normaliseOptions } from './options.js'
 import { RevocationReplica } from './session/replica.js'
 import type { Config } from './options.js'
 import { noticeCoverage } from './store/store.js'
-import type { Store } from './store/store.js'
+import type { Store, StoreFinding } from './store/store.js'
 import { jwksRouteOptions } from './http/routes/schemas.js'
 import { createRoutes } from './http/routes/index.js'
 import { accessTokenType, createAccessTokens } from './tokens/access.js'
@@ -52,6 +52,7 @@ function createReplica (config: Readonly<Config>, fastify: FastifyInstance): Rev
   // Notices must outlive every access token issued before them, clock tolerance included.
   const lifetime = config.accessTtl + config.clockTolerance
   store?.useAccessLifetime?.(lifetime)
+  store?.useLogger?.(fastify.log)
   if (config.replica === null) return null
   const feed = (store as Required<Store>).openRevocationFeed()
   const replica = new RevocationReplica(feed, {
@@ -60,6 +61,31 @@ function createReplica (config: Readonly<Config>, fastify: FastifyInstance): Rev
   fastify.addHook('onReady', async () => { await replica.start() })
   fastify.addHook('onClose', async () => { await replica.close() })
   return replica
+}
+
+/**
+ * The store's start-up probe: by default it never blocks start (an app whose store is down still
+ * serves what needs no store) and each problem is a warning; a store may ask to fail the start.
+ */
+function probeOnReady (fastify: FastifyInstance, store: Store): void {
+  if (store.probeFailsStart === true) {
+    fastify.addHook('onReady', async function probeStore () {
+      let findings: StoreFinding[]
+      try {
+        findings = await store.probe?.() ?? []
+      } catch (error) {
+        throw new FST_JWT_AUTH_STORE_SELF_CHECK((error as Error)?.message, { cause: error })
+      }
+      if (findings.length > 0) throw new FST_JWT_AUTH_STORE_SELF_CHECK(findings.map(finding => `${finding.message}. Fix: ${finding.fix}`).join('; '))
+    })
+    return
+  }
+  fastify.addHook('onReady', function probeStore (done) {
+    store.probe?.().then(findings => {
+      for (const { check, message, fix } of findings ?? []) fastify.log.warn({ check, fix }, `fastify-jwt-auth store self-check: ${message}`)
+    }, (error: unknown) => { fastify.log.warn({ error: (error as Error)?.message }, 'fastify-jwt-auth: the store does not answer') })
+    done()
+  })
 }
 
 export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthOptions): Promise<void> {
@@ -82,8 +108,8 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
   const api = createApi(context, fastify.log)
 
   fastify.decorate('authenticate', authenticate)
-  fastify.decorate('requireRoles', createRequireRoles(config.realm))
-  fastify.decorate('requireScopes', createRequireScopes(config.realm))
+  fastify.decorate('requireRoles', createRequireRoles(config.realm, config.dpop))
+  fastify.decorate('requireScopes', createRequireScopes(config.realm, config.dpop))
   fastify.decorate('jwtAuth', api)
   // Verify-only services (no signing key) issue nothing.
   if (config.signingKey !== null) {
@@ -107,12 +133,6 @@ export async function jwtAuthPlugin (fastify: FastifyInstance, options: JwtAuthO
     }
   }
   const store = config.store
-  if (store !== null && typeof store.probe === 'function') {
-    // Never blocks start: an app whose store is down still serves what needs no store.
-    fastify.addHook('onReady', function probeStore (done) {
-      store.probe?.().catch((error: unknown) => { fastify.log.warn({ error: (error as Error)?.message }, 'fastify-jwt-auth: the store does not answer') })
-      done()
-    })
-  }
+  if (store !== null && typeof store.probe === 'function') probeOnReady(fastify, store)
   if (store !== null && typeof store.close === 'function') fastify.addHook('onClose', async () => { await store.close?.() })
 }

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Duration } from './duration.js'
 import type { SessionInfo, Store } from './store/store.js'
 import type { HmacAlgorithm, KeyOptions } from './tokens/keys.js'
+import type { DpopOptions } from './tokens/dpop.js'
 
 /**
  * The app's own claims. Augment it to type `reply.issueTokens()` and `request.user`:
@@ -31,7 +32,7 @@ export type Role = AppClaims extends { roles?: ReadonlyArray<infer R extends str
 export type IssueClaims = AppClaims & { sub: string }
 
 /** Claims the plugin sets itself; `reply.issueTokens()` refuses them. */
-export type ReservedClaim = 'iss' | 'aud' | 'iat' | 'exp' | 'nbf' | 'jti' | 'sid' | 'client_id' | 'fgp' | 'csrf'
+export type ReservedClaim = 'iss' | 'aud' | 'iat' | 'exp' | 'nbf' | 'jti' | 'sid' | 'client_id' | 'fgp' | 'csrf' | 'cnf'
 
 /**
  * The type of a reserved claim in what the app passes: no value fits, and the compiler's message
@@ -76,6 +77,8 @@ export interface RegisteredClaims {
   fgp?: string
   /** With `cookies.csrf: true`: SHA-256 of the anti-CSRF token. */
   csrf?: string
+  /** With DPoP (RFC 9449 §6.1): the RFC 7638 thumbprint of the key the token is bound to. */
+  cnf?: { jkt: string }
 }
 
 /** A verified access token's payload: `request.user`. */
@@ -84,7 +87,8 @@ export type AccessTokenPayload = RegisteredClaims & AppClaims
 /** RFC 6749 §5.1 token response. */
 export interface TokenResponse {
   access_token: string
-  token_type: 'Bearer'
+  /** 'DPoP' when the login or refresh sent a DPoP proof (RFC 9449 §5): the tokens are bound to its key. */
+  token_type: 'Bearer' | 'DPoP'
   /** Access-token lifetime in seconds. */
   expires_in: number
   refresh_token: string
@@ -270,6 +274,12 @@ export interface CommonOptions {
    * Default false: no route names a scheme.
    */
   openapi?: boolean | { securityScheme?: string }
+  /**
+   * Sender-constrained tokens (DPoP, RFC 9449), off by default. A login or refresh with a DPoP
+   * proof gets tokens bound to the proof's key (`token_type: "DPoP"`, `cnf.jkt`); a bound token
+   * is accepted only as `Authorization: DPoP` with a fresh proof. `true` is `{}`.
+   */
+  dpop?: boolean | DpopOptions
 }
 
 export type AuthenticateHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -295,6 +305,7 @@ export interface IssueTokens {
 }
 
 export type { AsymmetricAlgorithm, HmacAlgorithm, KeyInput, KeyOptions } from './tokens/keys.js'
+export type { DpopAlgorithm, DpopOptions } from './tokens/dpop.js'
 
 export interface JwtAuthApi {
   /** Denylists one access token (a token string, or a verified payload such as `request.user`). */

@@ -20,6 +20,6 @@ t.test('every OAuth error name belongs to a request error with a 4xx status', as
     t.ok(ErrorClass, `${code} exists`)
     const status = new (ErrorClass as new (...args: string[]) => { statusCode: number })('x').statusCode
     t.ok(status >= 400 && status < 500, `${code} (${name}) is a 4xx`)
-    t.match(name, /^(invalid_request|invalid_token|insufficient_scope|invalid_grant|unsupported_grant_type)$/)
+    t.match(name, /^(invalid_request|invalid_token|insufficient_scope|invalid_grant|unsupported_grant_type|invalid_dpop_proof|use_dpop_nonce)$/)
   }
 })

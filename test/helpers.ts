@@ -1,10 +1,12 @@
 // Shared test set-up: an app with the plugin, and small HTTP helpers over inject.
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify from 'fastify'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createSigner } from 'fast-jwt'
 import jwtAuth from '../lib/index.js'
 import type { JwtAuthOptions, Store, TokenResponse } from '../lib/index.js'
+import type { Test } from 'tap'
 
 export const secret = 'kV3q9ZtR7wXbN2mLpJ8sYdF4hC6gT1uAeQ0oI5rKzUvWxE7yBnM3jH9cD2fG6aS8'
 
@@ -85,4 +87,30 @@ export async function registrationError (options: unknown): Promise<{ code?: str
     await app.close()
   }
   throw new Error('registration succeeded')
+}
+
+/** Resolves once `check` holds, polled every 20 ms (for work that runs on its own timers); throws after 10 s. */
+export async function until (what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await check()) return
+    await sleep(20)
+  }
+  throw new Error(`gave up waiting for ${what}`)
+}
+
+/** A log stream for Fastify's logger that keeps each line, as text and parsed. */
+export function logged (): { lines: Array<Record<string, unknown>>, raw: string[], stream: { write: (line: string) => void } } {
+  const lines: Array<Record<string, unknown>> = []
+  const raw: string[] = []
+  return { lines, raw, stream: { write: (line: string) => { raw.push(line); lines.push(JSON.parse(line) as Record<string, unknown>) } } }
+}
+
+/** Login, an authenticated request, a refresh and revokeUser: what every store set-up must pass. */
+export async function loginRefreshRevoke (t: Test, app: FastifyInstance): Promise<void> {
+  const tokens = await login(app)
+  t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200, 'authenticated')
+  const rotated = await refresh(app, tokens.refresh_token)
+  t.equal(rotated.statusCode, 200, 'refreshed')
+  await app.jwtAuth.revokeUser('alice')
+  t.equal((await app.inject({ url: '/me', headers: bearer(rotated.json().access_token) })).statusCode, 401, 'revoked')
 }

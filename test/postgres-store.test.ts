@@ -16,7 +16,7 @@ import { storeContract } from './store-contract.js'
 interface PostgresStore extends Store {
   readonly schema: string
   createTables (): Promise<void>
-  purgeExpired (): Promise<{ sessions: number, deniedTokens: number }>
+  purgeExpired (): Promise<{ sessions: number, deniedTokens: number, proofs: number }>
   close (): Promise<void>
 }
 interface PostgresStoreOptions {
@@ -110,7 +110,7 @@ t.test('createTables can run again on existing tables', async t => {
   await store.createTables()
   const { rows: tables } = await pool.query(
     'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [store.schema])
-  t.same(tables.map(row => row.table_name), ['jwt_auth_denylist', 'jwt_auth_sessions'])
+  t.same(tables.map(row => row.table_name), ['jwt_auth_denylist', 'jwt_auth_dpop_proofs', 'jwt_auth_sessions'])
 })
 
 t.test('concurrent logins of one user keep to the session cap', async t => {
@@ -142,10 +142,10 @@ t.test('expired rows are ignored, and purged', async t => {
   t.same((await rows(store.schema, 'jwt_auth_sessions')).map(row => row.id).sort(), ['long-b', 'new-a', 'short-b'],
     'a login deletes its own user\'s expired sessions')
 
-  t.same(await store.purgeExpired(), { sessions: 1, deniedTokens: 1 })
+  t.same(await store.purgeExpired(), { sessions: 1, deniedTokens: 1, proofs: 0 })
   t.same((await rows(store.schema, 'jwt_auth_sessions')).map(row => row.id).sort(), ['long-b', 'new-a'])
   t.same((await rows(store.schema, 'jwt_auth_denylist')).map(row => row.jti), ['long-jti'])
-  t.same(await store.purgeExpired(), { sessions: 0, deniedTokens: 0 })
+  t.same(await store.purgeExpired(), { sessions: 0, deniedTokens: 0, proofs: 0 })
 })
 
 t.test('the store purges by itself at most once per purgeInterval', async t => {
@@ -217,7 +217,7 @@ t.test('close() stops a running automatic purge after its current statement, and
   await store.revokeToken('alice', 'jti-2', 60_000)
   await sleep(100)
   t.equal((await rows(schema, 'jwt_auth_sessions')).length, left, 'no purge after close()')
-  t.same(await store.purgeExpired(), { sessions: left, deniedTokens: 0 }, 'purgeExpired() by hand still purges everything')
+  t.same(await store.purgeExpired(), { sessions: left, deniedTokens: 0, proofs: 0 }, 'purgeExpired() by hand still purges everything')
 })
 
 t.test('purgeExpired deletes in statements of at most purgeBatchSize rows, and skips rows that others hold', async t => {
@@ -247,10 +247,10 @@ t.test('purgeExpired deletes in statements of at most purgeBatchSize rows, and s
   const other = await otherTransaction(t)
   await other.query(`SELECT 1 FROM "${schema}".jwt_auth_sessions WHERE id = 'u0-3' FOR UPDATE`)
 
-  t.same(await store.purgeExpired(), { sessions: 249, deniedTokens: 120 })
+  t.same(await store.purgeExpired(), { sessions: 249, deniedTokens: 120, proofs: 0 })
   t.same(await statements(), { jwt_auth_sessions: [100, 100, 49], jwt_auth_denylist: [100, 20] }, 'rows per statement')
   await other.query('COMMIT')
-  t.same(await store.purgeExpired(), { sessions: 1, deniedTokens: 0 }, 'the held row goes at the next purge')
+  t.same(await store.purgeExpired(), { sessions: 1, deniedTokens: 0, proofs: 0 }, 'the held row goes at the next purge')
   t.same(await statements(), { jwt_auth_sessions: [1], jwt_auth_denylist: [0] })
   t.equal((await rows(schema, 'jwt_auth_sessions')).length, 10, 'the live sessions stay')
   t.equal((await rows(schema, 'jwt_auth_denylist')).length, 5, 'the live denylist entries stay')

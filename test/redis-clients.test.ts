@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Cluster as Cluster5, Redis as Redis5 } from 'ioredis5'
 import { RedisStore } from '../lib/index.js'
 import { checkRedisUrl, requirePeer } from '../lib/store/redis-client.js'
-import { bearer, buildApp, login, refresh } from './helpers.js'
+import { buildApp, loginRefreshRevoke } from './helpers.js'
 import { startCluster, startRedis } from './redis-harness.js'
 import type { RedisCluster, RedisServer } from './redis-harness.js'
 import { storeContract } from './store-contract.js'
@@ -39,12 +39,7 @@ t.test('an ioredis 5 Cluster client: login, refresh, revocation', async t => {
   const client = track(new Cluster5(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } }))
   const app = await buildApp({ store: new RedisStore({ client, prefix: 'io5-cluster:' }) })
   t.teardown(() => app.close())
-  const tokens = await login(app)
-  t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
-  const rotated = await refresh(app, tokens.refresh_token)
-  t.equal(rotated.statusCode, 200)
-  await app.jwtAuth.revokeUser('alice')
-  t.equal((await app.inject({ url: '/me', headers: bearer(rotated.json().access_token) })).statusCode, 401, 'revoked across the cluster')
+  await loginRefreshRevoke(t, app) // revoked across the cluster
 })
 
 t.test('RedisStore({ url }) takes only redis:// and rediss:// URLs', async t => {

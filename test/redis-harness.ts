@@ -422,8 +422,28 @@ export async function reattachReplica (replica: RedisServer, primary: RedisServe
 // Cluster
 
 export interface RedisCluster {
+  /** Every node: the masters first, then (with `replicas`) their replicas. */
   nodes: Array<{ host: '127.0.0.1', port: number }>
   stop: () => Promise<void>
+  /** SIGKILLs one node (a crash: no SHUTDOWN, nothing saved) and waits for its exit. */
+  kill: (port: number) => Promise<void>
+  /** The port of the master that serves `slot` now, as a live node sees it. */
+  masterOf: (slot: number) => Promise<number>
+  /** SIGSTOP / SIGCONT one node: it keeps its data but stops answering. */
+  pause: (port: number) => void
+  resume: (port: number) => void
+  /** Resolves once every running node reports cluster_state:ok. */
+  healthy: () => Promise<void>
+}
+
+export interface ClusterOptions {
+  /** Replicas per master (`--cluster-replicas`). Default 0. */
+  replicas?: number
+  /**
+   * `cluster-require-full-coverage` (Redis default true): while any slot has no master, every
+   * node refuses every query (CLUSTERDOWN), healthy shards included. False keeps them serving.
+   */
+  requireFullCoverage?: boolean
 }
 
 async function clusterStateOk (port: number): Promise<boolean> {
@@ -440,8 +460,9 @@ async function execCli (args: string[], timeoutMs: number): Promise<string> {
   })
 }
 
-/** Starts a 3-master Redis Cluster (no replicas) on free ports, creates it with `redis-cli --cluster create ... --cluster-replicas 0 --cluster-yes`, waits for cluster_state:ok on every node. */
-export async function startCluster (): Promise<RedisCluster> {
+/** Starts a 3-master Redis Cluster (by default no replicas) on free ports, creates it with `redis-cli --cluster create ... --cluster-replicas N --cluster-yes`, waits for cluster_state:ok on every node (and each replica in sync). */
+export async function startCluster (options: ClusterOptions = {}): Promise<RedisCluster> {
+  const replicas = options.replicas ?? 0
   const dir = await makeTempDir('fja-redis-cluster-')
   const started: Array<{ proc: Proc, port: number }> = []
   const stopAll = async (): Promise<void> => {
@@ -451,7 +472,7 @@ export async function startCluster (): Promise<RedisCluster> {
   try {
     // The bus port is chosen explicitly (--cluster-port): the default port + 10000 can be
     // taken, or above 65535 for ports from the upper ephemeral range.
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 3 * (1 + replicas); i++) {
       for (let attempt = 1; ; attempt++) {
         const [port, busPort] = await freePorts(2) as [number, number]
         const args = [
@@ -459,7 +480,8 @@ export async function startCluster (): Promise<RedisCluster> {
           '--cluster-enabled', 'yes',
           '--cluster-port', String(busPort),
           '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-          '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS)
+          '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
+          '--cluster-require-full-coverage', options.requireFullCoverage === false ? 'no' : 'yes'
         ]
         try {
           started.push({ port, proc: await launchAndPing(args, port, join(dir, `redis-${port}.log`)) })
@@ -470,17 +492,59 @@ export async function startCluster (): Promise<RedisCluster> {
       }
     }
     const ports = started.map(node => node.port)
-    await execCli(['--cluster', 'create', ...ports.map(port => `${HOST}:${port}`), '--cluster-replicas', '0', '--cluster-yes'], CLUSTER_CREATE_TIMEOUT_MS)
+    await execCli(['--cluster', 'create', ...ports.map(port => `${HOST}:${port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], CLUSTER_CREATE_TIMEOUT_MS)
     for (const port of ports) await waitFor(`cluster_state:ok on port ${port}`, async () => await clusterStateOk(port))
+    // redis-cli makes the first three nodes masters and the others their replicas.
+    for (const port of ports.slice(3)) {
+      await waitFor(`replica on port ${port} to sync`, async () => await infoField(port, 'replication', 'master_link_status') === 'up')
+    }
+    // Clients learn the replicas from CLUSTER SLOTS, which lists one only once gossip has told
+    // that node of it: wait until every node lists every replica.
+    for (const port of ports) {
+      await waitFor(`${replicas} replica(s) per slot range in CLUSTER SLOTS on port ${port}`, async () => {
+        const ranges = await command(port, ['CLUSTER', 'SLOTS'])
+        return Array.isArray(ranges) && ranges.every(range => Array.isArray(range) && range.length === 3 + replicas)
+      })
+    }
   } catch (error) {
     await stopAll()
     throw error
   }
 
   const queue = serial()
+  const nodeOn = (port: number): { proc: Proc, port: number } => {
+    const node = started.find(candidate => candidate.port === port)
+    if (node === undefined || node.proc.hasExited()) throw new Error(`redis-harness: no running Cluster node on port ${port}`)
+    return node
+  }
   return {
     nodes: started.map(({ port }) => ({ host: HOST, port })),
-    stop: async () => { await queue(stopAll) }
+    stop: async () => { await queue(stopAll) },
+    kill: async (port: number) => {
+      const { proc } = nodeOn(port)
+      proc.child.kill('SIGKILL')
+      await proc.exited
+    },
+    pause: (port: number) => { nodeOn(port).proc.child.kill('SIGSTOP') },
+    resume: (port: number) => { nodeOn(port).proc.child.kill('SIGCONT') },
+    healthy: async () => {
+      for (const { port, proc } of started) {
+        if (!proc.hasExited()) await waitFor(`cluster_state:ok on port ${port}`, async () => await clusterStateOk(port))
+      }
+    },
+    masterOf: async (slot: number) => {
+      for (const { port, proc } of started) {
+        if (proc.hasExited()) continue
+        const ranges = await command(port, ['CLUSTER', 'SLOTS']).catch(() => null)
+        if (!Array.isArray(ranges)) continue
+        for (const range of ranges) {
+          if (!Array.isArray(range)) continue
+          const [from, to, master] = range
+          if (typeof from === 'number' && typeof to === 'number' && from <= slot && slot <= to && Array.isArray(master)) return Number(master[1])
+        }
+      }
+      throw new Error(`redis-harness: no live node knows the master of slot ${slot}`)
+    }
   }
 }
 

@@ -5,10 +5,10 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import Fastify from 'fastify'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { RedisStore } from '../lib/index.js'
 import { RevocationReplica } from '../lib/session/replica.js'
 import type { AccessTokenPayload } from '../lib/types.js'
+import { until } from './helpers.js'
 import { startRedis } from './redis-harness.js'
 import type { RedisServer } from './redis-harness.js'
 
@@ -20,15 +20,6 @@ let prefixes = 0
 function tokenOf (sub: string): AccessTokenPayload {
   const iat = Math.ceil(Date.now() / 1000) + 1
   return { sub, iat, exp: iat + 600, iss: 'i', aud: 'a', jti: 'j', sid: 's' }
-}
-
-/** Resolves once `check` holds, polled every 20 ms (the store's retries run on their own timer). */
-async function until (what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (await check()) return
-    await sleep(20)
-  }
-  throw new Error(`gave up waiting for ${what}`)
 }
 
 interface Setup {

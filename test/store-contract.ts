@@ -313,6 +313,44 @@ export function storeContract (t: Test, harness: StoreHarness): void {
     t.equal(await store.isRevoked('alice', session.sessionId, 'jti-1'), false, 'the entry expired with the token')
   })
 
+  t.test(`${harness.name}: a session bound to a DPoP key rotates only for that key; reuse is reuse whatever the key`, async t => {
+    const store = await harness.create()
+    const session = newSession('alice', { jkt: 'key-a' })
+    const { session: created } = await store.createSession(session)
+    t.equal(created.jkt, 'key-a', 'the login answers the binding')
+    const first = rotation(session, session.token, 60 * unit)
+    t.equal((await store.rotateRefreshToken(first.input)).status, 'invalid', 'no key: refused')
+    t.equal((await store.rotateRefreshToken({ ...first.input, jkt: 'key-b' })).status, 'invalid', 'another key: refused')
+    t.equal((await store.rotateRefreshToken({ ...first.input, jkt: 'key-b', peek: true })).status, 'invalid', 'peek with another key: refused')
+    const rotated = await store.rotateRefreshToken({ ...first.input, jkt: 'key-a' })
+    t.match(rotated, { status: 'rotated', session: { jkt: 'key-a' } }, 'its own key: rotated, still bound')
+    t.equal((await store.rotateRefreshToken({ ...rotation(session, session.token, 60 * unit).input, jkt: 'key-b' })).status, 'invalid',
+      'within grace, another key: refused, no seals handed out')
+    t.match(await store.rotateRefreshToken({ ...rotation(session, session.token, 60 * unit).input, jkt: 'key-a' }), { status: 'grace', session: { jkt: 'key-a' } })
+    t.equal((await store.rotateRefreshToken({ ...rotation(session, session.token, 0).input, jkt: 'key-b' })).status, 'reused',
+      'a spent token after grace is reuse, whatever the key')
+    t.equal(await store.isRevoked('alice', session.sessionId, 'x'), true, 'and the session is gone')
+
+    const unbound = newSession('alice')
+    t.notOk('jkt' in (await store.createSession(unbound)).session, 'an unbound session has no jkt')
+    const plain = await store.rotateRefreshToken({ ...rotation(unbound, unbound.token, 60 * unit).input, jkt: 'key-a' })
+    t.equal(plain.status, 'rotated', 'an unbound session rotates with or without a proof')
+    t.notOk(plain.status === 'rotated' && 'jkt' in plain.session, 'and stays unbound')
+  })
+
+  t.test(`${harness.name}: a DPoP proof's replay key is new once, then a replay until its TTL`, async t => {
+    const store = await harness.create()
+    t.type(store.rememberProof, 'function', 'every store here implements rememberProof')
+    const remember = store.rememberProof?.bind(store) as NonNullable<Store['rememberProof']>
+    t.equal(await remember('proof-a', 2 * unit), true, 'first sight')
+    t.equal(await remember('proof-a', 2 * unit), false, 'a replay')
+    t.equal(await remember('proof-b', 2 * unit), true, 'another proof')
+    const both = await Promise.all([remember('proof-c', 2 * unit), remember('proof-c', 2 * unit)])
+    t.same(both.sort(), [false, true], 'two concurrent sights of one proof: exactly one is new')
+    await harness.advance(3 * unit)
+    t.equal(await remember('proof-a', 2 * unit), true, 'forgotten after its TTL')
+  })
+
   t.test(`${harness.name}: revokeSession with and without a digest`, async t => {
     const store = await harness.create()
     const a = newSession('alice')

@@ -43,10 +43,11 @@ interface Harness {
 const everyCase = [
   'rotated', 'rotated with new claims', 'current (peek)', 'grace for the predecessor', 'grace over several generations',
   'reused', 'invalid spent token', 'invalid', 'burst', 'evicted', 'login after the user\'s sessions expired',
-  'revokeToken', 'revokeSession', 'revokeUser', 'updateClaims'
+  'revokeToken', 'revokeSession', 'revokeUser', 'updateClaims',
+  'login bound to a DPoP key', 'refused: not the session\'s DPoP key', 'proof new', 'proof replayed'
 ]
 /** On Redis, where a loaded machine moves some outcomes, the cases that its runs reach many times over. */
-const commonCases = ['rotated', 'grace for the predecessor', 'invalid', 'burst', 'evicted', 'revokeToken']
+const commonCases = ['rotated', 'grace for the predecessor', 'invalid', 'burst', 'evicted', 'revokeToken', 'login bound to a DPoP key', 'proof new']
 
 async function holds (t: Test, harness: Harness): Promise<void> {
   const reached: Reached = {}

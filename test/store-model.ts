@@ -68,6 +68,8 @@ interface ModelSession {
   jtis: string[]
   /** Deleted by the store for certain (revoked, reused, evicted); expiry is left to time. */
   ended: boolean
+  /** The DPoP key thumbprint the session is bound to, if any. */
+  jkt?: string
 }
 
 export interface SessionPick { index: number, any: boolean }
@@ -79,6 +81,8 @@ export class Model {
   readonly sessions: ModelSession[] = []
   /** Denylisted jtis: the earliest and latest instant their entry ends. */
   readonly denied = new Map<string, { earliest: number, latest: number }>()
+  /** DPoP proofs remembered: the earliest and latest instant their entry ends. */
+  readonly proofs = new Map<string, { earliest: number, latest: number }>()
   /** Store time of the last full check. */
   latest = 0
   constructor (readonly reached: Reached) {}
@@ -170,6 +174,7 @@ function checkInfo (session: ModelSession, info: SessionInfo, what: string): voi
 
 function checkRecord (session: ModelSession, record: SessionRecord, what: string): void {
   checkInfo(session, record, what)
+  assert.equal(record.jkt, session.jkt, `${what}: the DPoP key the session is bound to`)
   assert.ok(hasClaims(session, record.claims), `${what}: claims ${JSON.stringify(record.claims)}, the model has ${JSON.stringify(session.claims)}`)
   session.claims = [record.claims] // an updateClaims that raced the expiry is now settled
 }
@@ -187,6 +192,8 @@ function rotateInput (session: ModelSession, presented: string, timing: Timing, 
       sealedSuccessor: sealSuccessor(presented, successor),
       idleTimeout: timing.idle,
       reuseGrace: timing.grace,
+      // The session's own client: its key, if the session is bound to one.
+      ...(session.jkt === undefined ? {} : { jkt: session.jkt }),
       ...extra
     }
   }
@@ -196,18 +203,20 @@ function rotateInput (session: ModelSession, presented: string, timing: Timing, 
  * The statuses the contract allows for presenting generation `generation` (-1: a token the
  * session never issued) of `session` at `at`.
  */
-function expectedStatuses (model: Model, session: ModelSession, generation: number, peek: boolean, at: Instant, timing: Timing): Status[] {
+function expectedStatuses (model: Model, session: ModelSession, generation: number, peek: boolean, at: Instant, timing: Timing, keyHeld = true): Status[] {
   const alive = model.alive(session, at)
   if (alive === false) return ['invalid']
   const current = session.tokens.length - 1
   let statuses: Status[]
+  // A bound session presented without its key: 'invalid' where its own client would move it,
+  // reuse all the same for a spent token after grace.
   if (generation === current) {
-    statuses = [peek ? 'current' : 'rotated']
+    statuses = [keyHeld ? (peek ? 'current' : 'rotated') : 'invalid']
   } else if (generation < 0 || current - generation > reuseHistory + 1) {
     statuses = ['invalid']
   } else {
     const spentAt = session.spentAt[generation] as number
-    statuses = allowed(not(reached(spentAt + timing.grace, spentAt + timing.grace, at)), 'grace', 'reused')
+    statuses = allowed(not(reached(spentAt + timing.grace, spentAt + timing.grace, at)), keyHeld ? 'grace' : 'invalid', 'reused')
   }
   return alive === null ? [...statuses, 'invalid'] : statuses
 }
@@ -269,6 +278,7 @@ function settle (
       model.note('reused')
       return
     case 'invalid':
+      if (session.jkt !== undefined && attempt.input.jkt !== session.jkt) model.note('refused: not the session\'s DPoP key')
       model.note(generation >= 0 && generation < current ? 'invalid spent token' : 'invalid')
   }
 }
@@ -327,7 +337,7 @@ function command (name: string, act: (model: Model, real: Real) => Promise<void>
 const someSub = fc.constantFrom(0, 0, 0, 1, 1, 2)
 
 /** One login: createSession, its answer and evictions checked against the model. */
-async function createOne (model: Model, real: Real, sub: string, claims: Record<string, unknown>, client: boolean): Promise<void> {
+async function createOne (model: Model, real: Real, sub: string, claims: Record<string, unknown>, client: boolean, jkt?: string): Promise<void> {
   const sessionId = mintSessionId(sub)
   const token = mintRefreshToken(sessionId)
   const before = model.sessions.filter(session => session.sub === sub)
@@ -339,7 +349,8 @@ async function createOne (model: Model, real: Real, sub: string, claims: Record<
     lifetime: real.timing.lifetime,
     idleTimeout: real.timing.idle,
     maxSessions,
-    ...(client ? { userAgent: 'model/1.0', ip: '192.0.2.7' } : {})
+    ...(client ? { userAgent: 'model/1.0', ip: '192.0.2.7' } : {}),
+    ...(jkt === undefined ? {} : { jkt })
   }))
   const { live, maybe } = model.ofUser(sub, at)
   if (live.length === 0 && maybe.length === 0 && before.some(session => !session.ended)) model.note('login after the user\'s sessions expired')
@@ -368,9 +379,11 @@ async function createOne (model: Model, real: Real, sub: string, claims: Record<
     spentAt: [],
     claims: [claims],
     jtis: [randomUUID()],
-    ended: false
+    ended: false,
+    ...(jkt === undefined ? {} : { jkt })
   }
   checkRecord(session, record, 'createSession')
+  if (jkt !== undefined) model.note('login bound to a DPoP key')
   model.sessions.push(session)
 }
 
@@ -379,10 +392,13 @@ const login = fc.record({
   sub: someSub,
   claims: fc.nat(claimVariants.length - 1),
   client: fc.boolean(),
-  devices: fc.oneof({ weight: 3, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 2, max: maxSessions + 1 }) })
-}).map(({ sub: subIndex, claims: claimsIndex, client, devices }) =>
-  command(`login(${subs[subIndex]}, claims ${claimsIndex}${client ? ', ua+ip' : ''}${devices > 1 ? `, ${devices} devices` : ''})`, async (model, real) => {
-    for (let i = 0; i < devices; i++) await createOne(model, real, subs[subIndex] as string, claimVariants[claimsIndex] as Record<string, unknown>, client)
+  devices: fc.oneof({ weight: 3, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 2, max: maxSessions + 1 }) }),
+  dpop: fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })
+}).map(({ sub: subIndex, claims: claimsIndex, client, devices, dpop }) =>
+  command(`login(${subs[subIndex]}, claims ${claimsIndex}${client ? ', ua+ip' : ''}${devices > 1 ? `, ${devices} devices` : ''}${dpop ? ', DPoP' : ''})`, async (model, real) => {
+    for (let i = 0; i < devices; i++) {
+      await createOne(model, real, subs[subIndex] as string, claimVariants[claimsIndex] as Record<string, unknown>, client, dpop ? `key-${randomUUID()}` : undefined)
+    }
   }))
 
 function subsets<T> (items: T[]): T[][] {
@@ -427,9 +443,11 @@ const refresh = fc.record({
   session: sessionPick,
   which: presented,
   peek: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-  claims: fc.option(fc.nat(claimVariants.length - 1), { freq: 3 })
-}).map(({ session: pick, which, peek, claims }) =>
-  command(`refresh(${describePick(pick)}, ${describe(which)}${peek ? ', peek' : ''}${claims === null ? '' : `, claims ${claims}`})`, async (model, real) => {
+  claims: fc.option(fc.nat(claimVariants.length - 1), { freq: 3 }),
+  // Whose DPoP key comes with the refresh: the session's own client's, none, or a thief's.
+  key: fc.constantFrom<'own' | 'none' | 'other'>('own', 'own', 'own', 'none', 'other')
+}).map(({ session: pick, which, peek, claims, key }) =>
+  command(`refresh(${describePick(pick)}, ${describe(which)}${peek ? ', peek' : ''}${claims === null ? '' : `, claims ${claims}`}${key === 'own' ? '' : `, ${key} key`})`, async (model, real) => {
     const session = model.pick(pick)
     if (session === undefined) return
     const generation = generationOf(session, which)
@@ -438,8 +456,11 @@ const refresh = fc.record({
       ...(peek ? { peek } : {}),
       ...(claims === null ? {} : { claims: claimVariants[claims] })
     })
+    if (key === 'none') delete attempt.input.jkt
+    if (key === 'other') attempt.input.jkt = 'key-of-someone-else'
+    const keyHeld = session.jkt === undefined || session.jkt === attempt.input.jkt
     const { value: result, at } = await real.clock.time(async () => await real.store.rotateRefreshToken(attempt.input))
-    const expected = expectedStatuses(model, session, generation, peek, at, real.timing)
+    const expected = expectedStatuses(model, session, generation, peek, at, real.timing, keyHeld)
     assert.ok(expected.includes(result.status), `answered ${result.status}, expected ${expected.join(' or ')}`)
     settle(model, session, generation, attempt, result, at, real.timing, 'refresh')
   }))
@@ -530,6 +551,22 @@ const updateClaims = fc.record({ sub: someSub, claims: fc.nat(claimVariants.leng
     if (count > 0) model.note('updateClaims')
   }))
 
+/** A DPoP proof's replay key: new unless remembered and not yet expired. */
+const rememberProof = fc.record({ proof: fc.nat(4), ttl: fc.constantFrom(1, 3, 40) }).map(({ proof, ttl }) =>
+  command(`rememberProof(proof ${proof}, ${ttl} units)`, async (model, real) => {
+    const key = `proof-${proof}`
+    const ms = ttl * real.timing.unit + real.timing.offset
+    const remember = real.store.rememberProof?.bind(real.store)
+    assert.ok(remember !== undefined, 'the store remembers DPoP proofs')
+    const { value: fresh, at } = await real.clock.time(async () => await remember(key, ms))
+    const entry = model.proofs.get(key)
+    const expected = entry === undefined ? [true] : allowed(reached(entry.earliest, entry.latest, at), true, false)
+    assert.ok(expected.includes(fresh), `rememberProof(${key}) answered ${String(fresh)}, expected ${expected.join(' or ')}`)
+    // Only a new sight starts a new entry; a replay leaves the old one as it was.
+    if (fresh) model.proofs.set(key, { earliest: at.from + ms, latest: at.to + ms })
+    model.note(fresh ? 'proof new' : 'proof replayed')
+  }, false))
+
 /** Every command, weighted. */
 export const storeCommand = fc.oneof(
   { weight: 6, arbitrary: login },
@@ -539,5 +576,6 @@ export const storeCommand = fc.oneof(
   { weight: 2, arbitrary: revokeToken },
   { weight: 2, arbitrary: revokeSession },
   { weight: 1, arbitrary: revokeUser },
-  { weight: 2, arbitrary: updateClaims }
+  { weight: 2, arbitrary: updateClaims },
+  { weight: 2, arbitrary: rememberProof }
 )

@@ -86,11 +86,21 @@ void app.register(jwtAuth, { secret: 'x'.repeat(32), accessToken: { expiresIn: '
 void app.register(jwtAuth, { secret: 'x'.repeat(32), algorithm: 'RS256' })
 // @ts-expect-error SameSite values are lower case words
 void app.register(jwtAuth, { secret: 'x'.repeat(32), cookies: { sameSite: 'Lax' } })
+// DPoP (RFC 9449): the option's fields, asymmetric algorithms only.
+void app.register(jwtAuth, { secret: 'x'.repeat(32), dpop: true })
+void app.register(jwtAuth, { secret: 'x'.repeat(32), dpop: { required: true, algorithms: ['ES256', 'Ed25519'], nonce: { lifetime: '5m' }, proofMaxAge: '30s' } })
+// @ts-expect-error a DPoP proof is never signed with a shared secret
+void app.register(jwtAuth, { secret: 'x'.repeat(32), dpop: { algorithms: ['HS256'] } })
+// @ts-expect-error required is a boolean
+void app.register(jwtAuth, { secret: 'x'.repeat(32), dpop: { required: 'yes' } })
+app.get('/bound', { preHandler: app.authenticate }, async request => {
+  expectType<string | undefined>(request.user.cnf?.jkt)
+})
 
 app.post('/login', async (request, reply) => {
   const body = await reply.issueTokens({ sub: 'alice', roles: ['user'], tenant: 'acme' })
   expectTrue<Equal<typeof body, TokenResponse>>()
-  expectType<'Bearer'>(body.token_type)
+  expectType<'Bearer' | 'DPoP'>(body.token_type)
   // @ts-expect-error the app's declared claims are required
   await reply.issueTokens({ sub: 'alice' })
   // @ts-expect-error roles are strings

@@ -3,7 +3,7 @@
 import { Cluster as Cluster6, Redis as Redis6 } from 'ioredis'
 import { Cluster as Cluster5, Redis as Redis5 } from 'ioredis5'
 import { RedisStore } from 'fastify-jwt-auth'
-import type { RedisStoreClient, RedisStoreOptions } from 'fastify-jwt-auth'
+import type { RedisStoreClient, RedisStoreOptions, SelfCheckFinding } from 'fastify-jwt-auth'
 
 const lazy = { lazyConnect: true }
 new RedisStore({ client: new Redis6(lazy) })
@@ -22,3 +22,14 @@ void fromUrl
 
 // @ts-expect-error a client without the commands the store calls is refused
 new RedisStore({ client: { isCluster: false, options: {} } })
+
+// The start-up self-check: three modes, and findings typed by what was checked.
+const checked: RedisStoreOptions[] = [{ url: 'redis://localhost', selfCheck: 'warn' }, { url: 'redis://localhost', selfCheck: 'fail' }, { url: 'redis://localhost', selfCheck: false }]
+void checked
+// @ts-expect-error no other mode
+const unknownMode: RedisStoreOptions = { url: 'redis://localhost', selfCheck: 'strict' }
+void unknownMode
+async function findings (store: RedisStore): Promise<Array<SelfCheckFinding['check']>> {
+  return (await store.runSelfCheck()).map(finding => finding.check)
+}
+void findings

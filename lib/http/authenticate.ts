@@ -8,8 +8,10 @@ import { storeUnavailable } from '../session/store-call.js'
 import { withChallenge } from './challenge.js'
 import type { AuthContext } from '../context.js'
 import type { AccessTokens } from '../tokens/access.js'
+import type { DpopConfig } from '../tokens/dpop.js'
 import { matchesDigest } from '../tokens/binding.js'
 import { isCrossOriginUnsafe, safeMethods, tokenCookie } from './cookies.js'
+import { checkPossession, dpopAccessToken } from './dpop.js'
 import {
   FST_JWT_AUTH_CROSS_ORIGIN,
   FST_JWT_AUTH_CSRF,
@@ -71,7 +73,10 @@ function bearerToken (header: string, access: AccessTokens): string | undefined 
 function extractAccessToken (request: FastifyRequest, context: AuthContext): string {
   const cookies = context.config.cookies
   const header = request.headers.authorization
-  const token = header === undefined ? undefined : bearerToken(header, context.access)
+  let token = header === undefined ? undefined : bearerToken(header, context.access)
+  // RFC 9449 §7.1: with the dpop option, a DPoP-bound token comes in its own scheme.
+  if (token === undefined && header !== undefined && context.config.dpop !== null) token = dpopAccessToken(header)
+  // Any other scheme (Basic, ...) is not ours: as if no credentials were sent.
   if (cookies !== null) {
     const cookieToken = tokenCookie(request, cookies.accessName)
     if (cookieToken !== undefined && cookieToken !== '') {
@@ -142,19 +147,24 @@ function sentByCookie (request: FastifyRequest, token: string, access: AccessTok
   }
 }
 
-/** Everything app.authenticate checks, without touching the reply; throws or rejects with the plugin's errors. */
-export type RequestVerifier = (request: FastifyRequest) => Verified
+/**
+ * Everything app.authenticate checks; throws or rejects with the plugin's errors. The reply, when
+ * given, gets the DPoP nonce; nothing else touches it.
+ */
+export type RequestVerifier = (request: FastifyRequest, reply?: FastifyReply) => Verified
 
 /** The checks of a request, each decided at registration. */
 class RequestChecks {
   readonly context: AuthContext
   readonly #fingerprint: string | null
   readonly #csrfName: string | null
+  readonly #dpop: boolean
 
   constructor (context: AuthContext) {
     this.context = context
     this.#fingerprint = context.config.fingerprint
     this.#csrfName = context.config.cookies?.csrfName ?? null
+    this.#dpop = context.config.dpop !== null
   }
 
   /** Binding checks come before the store call: a token without its browser costs no round trip. */
@@ -169,28 +179,41 @@ class RequestChecks {
     }
   }
 
+  /** True when the token needs its proof of possession checked (DPoP): a bound token, or any when DPoP is on. */
+  needsPossession (payload: AccessTokenPayload): boolean {
+    return this.#dpop || payload.cnf !== undefined
+  }
+
   /** Bindings and revocation of a verified payload: the payload, or a promise of it while the store answers. */
-  afterVerify (request: FastifyRequest, token: string, payload: AccessTokenPayload): Verified {
+  afterVerify (request: FastifyRequest, reply: FastifyReply | undefined, token: string, payload: AccessTokenPayload): Verified {
     this.bindings(request, token, payload)
+    // Proof of possession (DPoP): its replay check and the revocation check go to the store together.
+    const proved = this.needsPossession(payload) ? checkPossession(this.context, request, reply, token, payload) : undefined
     const revoked = askStore(payload, this.context, request.log)
+    if (proved !== undefined) return bothChecked(proved, revoked, payload)
     if (revoked === false) return payload
     if (revoked === true) throw new FST_JWT_AUTH_TOKEN_REVOKED()
     return unlessRevoked(revoked, payload)
   }
 
   /** The slow path of a token whose key must be fetched first (remote JWKS). */
-  async afterFetch (request: FastifyRequest, token: string, pending: Promise<AccessTokenPayload>): Promise<AccessTokenPayload> {
-    return await this.afterVerify(request, token, await pending)
+  async afterFetch (request: FastifyRequest, reply: FastifyReply | undefined, token: string, pending: Promise<AccessTokenPayload>): Promise<AccessTokenPayload> {
+    return await this.afterVerify(request, reply, token, await pending)
   }
 
   /**
    * The hook's path: extraction, verification and bindings, then the store's own answer (or
-   * false when it was not asked); a promise of the payload while a remote key is fetched.
+   * false when it was not asked); a promise of the payload while a remote key is fetched or a
+   * DPoP proof is checked.
    */
-  checkedUntilStore (request: FastifyRequest): Checked | Promise<AccessTokenPayload> {
+  checkedUntilStore (request: FastifyRequest, reply: FastifyReply): Checked | Promise<AccessTokenPayload> {
     const token = extractAccessToken(request, this.context)
     const verified = this.context.access.verify(token)
-    if (verified instanceof Promise) return this.afterFetch(request, token, verified)
+    if (verified instanceof Promise) return this.afterFetch(request, reply, token, verified)
+    if (this.needsPossession(verified)) {
+      const checked = this.afterVerify(request, reply, token, verified)
+      return checked instanceof Promise ? checked : Promise.resolve(checked)
+    }
     this.bindings(request, token, verified)
     this.checked.payload = verified
     this.checked.revoked = storeAnswer(verified, this.context, request.log)
@@ -200,13 +223,20 @@ class RequestChecks {
   /** Reused by every request: read at once by the hook, before any other request can run. */
   readonly checked: Checked = { payload: null as unknown as AccessTokenPayload, revoked: false }
 
-  verify (request: FastifyRequest): Verified {
+  verify (request: FastifyRequest, reply: FastifyReply | undefined): Verified {
     const token = extractAccessToken(request, this.context)
     const verified = this.context.access.verify(token)
     return verified instanceof Promise
-      ? this.afterFetch(request, token, verified)
-      : this.afterVerify(request, token, verified)
+      ? this.afterFetch(request, reply, token, verified)
+      : this.afterVerify(request, reply, token, verified)
   }
+}
+
+/** A DPoP proof and the revocation answer, checked together: the payload once both hold. */
+async function bothChecked (proved: Promise<void>, revoked: boolean | Promise<boolean>, payload: AccessTokenPayload): Promise<AccessTokenPayload> {
+  const [, isRevoked] = await Promise.all([proved, revoked])
+  if (isRevoked) throw new FST_JWT_AUTH_TOKEN_REVOKED()
+  return payload
 }
 
 async function unlessRevoked (revoked: Promise<boolean>, payload: AccessTokenPayload): Promise<AccessTokenPayload> {
@@ -224,23 +254,27 @@ const checksOf = new WeakMap<RequestVerifier, RequestChecks>()
 
 export function createRequestVerifier (context: AuthContext): RequestVerifier {
   const checks = new RequestChecks(context)
-  function verifyRequest (request: FastifyRequest): Verified {
-    return checks.verify(request)
+  function verifyRequest (request: FastifyRequest, reply?: FastifyReply): Verified {
+    return checks.verify(request, reply)
   }
   checksOf.set(verifyRequest, checks)
   return verifyRequest
 }
 
 /** The hook's own promise while a remote key is fetched: request.user, or the refusal with its challenge. */
-async function settle (request: FastifyRequest, reply: FastifyReply, realm: string, pending: Promise<AccessTokenPayload>): Promise<void> {
+async function settle (request: FastifyRequest, reply: FastifyReply, realm: string, dpop: DpopConfig | null, pending: Promise<AccessTokenPayload>): Promise<void> {
   try {
     request.user = await pending
   } catch (error) {
-    throw withChallenge(reply, realm, error)
+    throw withChallenge(reply, realm, error, undefined, dpop)
   }
 }
 
-/** The hook's one promise when the store must be awaited: request.user, the 401 of a revoked token, or the 503. */
+/**
+ * The hook's one promise when the store must be awaited: request.user, the 401 of a revoked token,
+ * or the 503. Never with DPoP on (needsPossession sends every token through settle), so the
+ * challenge names Bearer alone.
+ */
 async function settleStore (request: FastifyRequest, reply: FastifyReply, realm: string, answer: Promise<boolean>, payload: AccessTokenPayload): Promise<void> {
   let revoked: boolean
   try {
@@ -256,6 +290,7 @@ const settled = Promise.resolve()
 
 export function createAuthenticate (context: AuthContext, verifyRequest: RequestVerifier): AuthenticateHook {
   const realm = context.config.realm
+  const dpop = context.config.dpop
   const checks = checksOf.get(verifyRequest) ?? new RequestChecks(context)
   // Fastify passes `done` to every hook: a synchronous answer calls it and makes no promise. Called
   // as a function (`await app.authenticate(request, reply)`), it answers a promise as it always did.
@@ -263,13 +298,13 @@ export function createAuthenticate (context: AuthContext, verifyRequest: Request
     let payload: AccessTokenPayload
     let revoked: boolean | Promise<boolean>
     try {
-      const checked = checks.checkedUntilStore(request)
-      if (checked instanceof Promise) return settle(request, reply, realm, checked)
+      const checked = checks.checkedUntilStore(request, reply)
+      if (checked instanceof Promise) return settle(request, reply, realm, dpop, checked)
       payload = checked.payload
       revoked = checked.revoked
       if (revoked === true) throw new FST_JWT_AUTH_TOKEN_REVOKED()
     } catch (error) {
-      const refusal = withChallenge(reply, realm, error)
+      const refusal = withChallenge(reply, realm, error, undefined, dpop)
       if (done === undefined) return Promise.reject(refusal)
       done(refusal as Error)
       return undefined

@@ -3,6 +3,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { publishRefusal } from '../session/diagnostics.js'
 import { oauthErrors } from '../errors.js'
+import type { DpopConfig } from '../tokens/dpop.js'
+import { usesDpopScheme } from './dpop.js'
 
 const retryAfterSeconds = 5
 const pluginCodePrefix = 'FST_JWT_AUTH_'
@@ -33,19 +35,29 @@ export function oauthDescription (message: string): string {
   return message.replaceAll('"', "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]+/gu, percentEncoded)
 }
 
+/** Errors about proof of possession: their challenge is the DPoP one (RFC 9449 §7.1). */
+const dpopErrors = new Set(['FST_JWT_AUTH_INVALID_DPOP_PROOF', 'FST_JWT_AUTH_USE_DPOP_NONCE', 'FST_JWT_AUTH_DPOP_BOUND', 'FST_JWT_AUTH_DPOP_REQUIRED'])
+
 /**
  * Sets the headers that belong to `error` on `reply`, reports a refusal of the plugin's own on
- * its diagnostics channel, and returns the error to throw.
+ * its diagnostics channel, and returns the error to throw. With `dpop`, both schemes the server
+ * takes are offered (RFC 9449 §7.1; only DPoP when it is required), the error going with the
+ * DPoP one when it is about DPoP or the request used that scheme.
  */
-export function withChallenge (reply: FastifyReply, realm: string, error: unknown, scope?: string): unknown {
+export function withChallenge (reply: FastifyReply, realm: string, error: unknown, scope?: string, dpop: DpopConfig | null = null): unknown {
   const { code, statusCode, message } = error as CodedError
   if ((statusCode as number) < 500 && String(code).startsWith(pluginCodePrefix)) publishRefusal(reply.request, code as string, statusCode as number)
   if (statusCode === 401 || statusCode === 403 || code === 'FST_JWT_AUTH_INVALID_REQUEST') {
-    let challenge = `Bearer realm=${quoted(realm)}`
     const name = oauthErrors[code as string]
-    if (name !== undefined) challenge += `, error="${name}", error_description="${oauthDescription(message)}"`
-    if (scope !== undefined) challenge += `, scope=${quoted(scope)}`
-    reply.header('www-authenticate', challenge)
+    const details = (name === undefined ? '' : `, error="${name}", error_description="${oauthDescription(message)}"`) +
+      (scope === undefined ? '' : `, scope=${quoted(scope)}`)
+    if (dpop === null) {
+      reply.header('www-authenticate', `Bearer realm=${quoted(realm)}${details}`)
+    } else {
+      const onDpop = dpop.required || usesDpopScheme(reply.request) || dpopErrors.has(code as string)
+      const dpopChallenge = `DPoP realm=${quoted(realm)}, algs="${dpop.algs}"${onDpop ? details : ''}`
+      reply.header('www-authenticate', dpop.required ? dpopChallenge : [`Bearer realm=${quoted(realm)}${onDpop ? '' : details}`, dpopChallenge])
+    }
   }
   return error
 }

@@ -7,7 +7,7 @@ import type { ClaimsUpdate, IssueClaims } from '../types.js'
 export type StoredClaims = Record<string, unknown> & { sub: string }
 
 // Set by the plugin from the signer's configuration; the app may not override them.
-const reservedClaims = ['iss', 'aud', 'iat', 'exp', 'nbf', 'jti', 'sid', 'client_id', 'fgp', 'csrf']
+const reservedClaims = ['iss', 'aud', 'iat', 'exp', 'nbf', 'jti', 'sid', 'client_id', 'fgp', 'csrf', 'cnf']
 
 /**
  * The claims as they will be stored and signed: a JSON copy, so that what is checked is what is

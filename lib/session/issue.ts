@@ -4,6 +4,7 @@ import { storeCall } from './store-call.js'
 import type { AuthContext } from '../context.js'
 import { mintBinding } from '../tokens/binding.js'
 import { clearTokenCookies, setCsrfCookie, setFingerprintCookie, setTokenCookies } from '../http/cookies.js'
+import { tokenRequestKey } from '../http/dpop.js'
 import { endSession } from './api.js'
 import { claimsOf, storableClaims } from './claims.js'
 import type { StoredClaims } from './claims.js'
@@ -27,13 +28,15 @@ export function refreshCookiePath (context: AuthContext): string {
   return routes === null || routes.prefix === '' ? '/' : routes.prefix
 }
 
-/** Signs an access token for the session and sends the RFC 6749 §5.1 response parts. */
 /**
  * Signs an access token for the session and sends the token cookies; the body carries the
- * tokens too unless `cookiesOnly` (a cookie client: page scripts never see token text).
+ * tokens too unless `cookiesOnly` (a cookie client: page scripts never see token text). A
+ * session bound to a DPoP key gets a bound token (`cnf.jkt`, RFC 9449 §6.1), in the body only:
+ * a cookie could not carry its proof.
  */
 function respond (context: AuthContext, reply: FastifyReply, session: SessionRecord, refreshToken: string, cookiesOnly: boolean): TokenResponse | CookieTokenResponse {
   const { config, access } = context
+  if (session.jkt !== undefined) return respondBound(context, reply, session, refreshToken, session.jkt)
   const cookies = config.cookies
   const refreshMaxAge = Math.max(0, Math.floor((session.expiresAt - Date.now()) / 1000))
   let claims = session.claims as unknown as IssueClaims
@@ -71,6 +74,13 @@ function respond (context: AuthContext, reply: FastifyReply, session: SessionRec
   return body
 }
 
+function respondBound (context: AuthContext, reply: FastifyReply, session: SessionRecord, refreshToken: string, jkt: string): TokenResponse {
+  const claims = { ...(session.claims as unknown as IssueClaims), cnf: { jkt } }
+  const { token: accessToken, expiresIn } = (context.access.sign as NonNullable<AuthContext['access']['sign']>)(claims, session.id, session.expiresAt)
+  reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+  return { access_token: accessToken, token_type: 'DPoP', expires_in: expiresIn, refresh_token: refreshToken }
+}
+
 function clientDetails (request: FastifyRequest): { userAgent: string | undefined, ip: string } {
   return { userAgent: request.headers['user-agent']?.slice(0, maxUserAgentLength), ip: request.ip }
 }
@@ -85,6 +95,12 @@ export async function issueTokens (
   const stored = storableClaims(claims, 'issueTokens')
   const { config, emit } = context
   const cookiesOnly = cookiesOnlyOption(options, config.cookies !== null)
+  // A login with a DPoP proof binds the session to its key. Cookie-only logins are never bound
+  // (their tokens live in cookies, which cannot carry a proof): a proof sent to one is ignored.
+  if (cookiesOnly && config.dpop?.required === true) {
+    throw new FST_JWT_AUTH_INVALID_OPTION('issueTokens cookiesOnly', 'cannot be used with dpop.required: DPoP-bound tokens go in the body')
+  }
+  const jkt = cookiesOnly ? undefined : await tokenRequestKey(context, request, reply)
   const sessionId = mintSessionId(claims.sub)
   const refreshToken = mintRefreshToken(sessionId)
   const client = clientDetails(request)
@@ -96,7 +112,8 @@ export async function issueTokens (
     lifetime: config.sessionLifetime,
     idleTimeout: config.idleTimeout,
     maxSessions: config.maxSessionsPerUser,
-    ...client
+    ...client,
+    ...(jkt === undefined ? {} : { jkt })
   }))
   const time = Date.now()
   for (const evicted of created.evicted) {
@@ -176,6 +193,9 @@ export async function rotateRefreshToken (
       : 'The refresh token is invalid')
   }
   const store = config.store as Store
+  // A session bound to a DPoP key rotates only with a proof of that key (RFC 9449 §5); the
+  // store checks it in the same step as the rotation.
+  const jkt = await tokenRequestKey(context, request, reply)
   const successor = mintRefreshToken(parsed.sessionId)
   const rotation: RotateInput = {
     sub: parsed.sub,
@@ -184,7 +204,8 @@ export async function rotateRefreshToken (
     successorDigest: digestRefreshToken(successor),
     sealedSuccessor: sealSuccessor(refreshToken, successor),
     idleTimeout: config.idleTimeout,
-    reuseGrace: config.reuseGrace
+    reuseGrace: config.reuseGrace,
+    ...(jkt === undefined ? {} : { jkt })
   }
   const hook = config.claimsHook
   // With a claims hook the store is asked twice: first whether the token is current (the hook
@@ -210,6 +231,11 @@ export async function rotateRefreshToken (
   }
 
   const event = { sub: parsed.sub, sessionId: parsed.sessionId, time: Date.now(), ...clientDetails(request) }
+  if ((result.status === 'rotated' || result.status === 'grace') && !keyMatches(context, result.session, jkt)) {
+    throw new FST_JWT_AUTH_INVALID_GRANT(result.session.jkt === undefined
+      ? 'This server accepts only DPoP-bound sessions: log in again with a DPoP proof'
+      : 'The refresh token is bound to another DPoP key')
+  }
   if (result.status === 'rotated') {
     emit({ type: 'refreshed', ...event }, request.log)
     return respond(context, reply, result.session, successor, fromCookie)
@@ -231,4 +257,13 @@ export async function rotateRefreshToken (
       ? 'The refresh token was already used: the session is revoked'
       : 'The refresh token is invalid or expired'
   )
+}
+
+/**
+ * After a rotation: the session's key is the proof's (a store that ignored `jkt` fails closed
+ * here), and with `dpop.required` the session is bound at all.
+ */
+function keyMatches (context: AuthContext, session: SessionRecord, jkt: string | undefined): boolean {
+  if (session.jkt === undefined) return context.config.dpop?.required !== true
+  return session.jkt === jkt
 }

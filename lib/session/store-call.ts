@@ -5,7 +5,9 @@ import { FST_JWT_AUTH_STORE_UNAVAILABLE } from '../errors.js'
 
 /** A failed store call becomes a 503; the log names the operation, never its arguments. */
 export function storeUnavailable (log: FastifyBaseLogger, operation: string, error: unknown): Error {
-  log.error({ storeOperation: operation, error: (error as Error)?.message }, 'fastify-jwt-auth store call failed')
+  // A store may name the underlying cause (a Redis client's connection error) as the error's cause.
+  const cause = (error as Error | undefined)?.cause
+  log.error({ storeOperation: operation, error: (error as Error)?.message, ...(cause instanceof Error ? { cause: cause.message } : {}) }, 'fastify-jwt-auth store call failed')
   return new FST_JWT_AUTH_STORE_UNAVAILABLE({ cause: error })
 }
 

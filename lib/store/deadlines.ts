@@ -33,7 +33,7 @@ class Bounded<T, R> {
   }
 
   error (error: unknown): void {
-    if (this.#sweep.remove(this as unknown as Bounded<never, unknown>)) this.#reject(error)
+    if (this.#sweep.remove(this as unknown as Bounded<never, unknown>)) this.#reject(this.#sweep.explain(error))
   }
 }
 
@@ -41,14 +41,17 @@ const identity = <T>(value: T): T => value
 
 export class DeadlineSweep {
   readonly #ms: number
+  /** What a failed call rejects with: the error, or one that names its cause better. */
+  readonly explain: (error: unknown) => unknown
   /** The calls in flight, oldest first. */
   #oldest: Bounded<never, unknown> | null = null
   #newest: Bounded<never, unknown> | null = null
   #count = 0
   #timer: NodeJS.Timeout | undefined
 
-  constructor (ms: number) {
+  constructor (ms: number, explain: (error: unknown) => unknown = identity) {
     this.#ms = ms
+    this.explain = explain
   }
 
   /** How many calls are in flight. */
@@ -98,7 +101,7 @@ export class DeadlineSweep {
     const now = performance.now()
     let oldest = this.#oldest
     while (oldest !== null && oldest.until <= now) {
-      oldest.error(new Error(`Redis did not answer within ${this.#ms} ms`))
+      oldest.error(new Error(`Redis call timed out: no answer within ${this.#ms} ms of the call`))
       oldest = this.#oldest
     }
     if (oldest !== null) this.#schedule(oldest.until - now)

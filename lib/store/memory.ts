@@ -34,6 +34,8 @@ interface MemorySession {
   current: string
   /** The spent generations, newest (the predecessor) first, at most reuseHistory + 1. */
   spent: SpentGeneration[]
+  /** The DPoP key thumbprint the session is bound to. */
+  jkt: string | undefined
 }
 
 export class MemoryStore implements Store {
@@ -42,6 +44,8 @@ export class MemoryStore implements Store {
   readonly #sessions = new Map<string, MemorySession>()
   readonly #sessionsByUser = new Map<string, Set<string>>()
   readonly #deniedTokens = new Map<string, number>()
+  /** DPoP proofs seen (replay key -> until when it is remembered). */
+  readonly #proofs = new Map<string, number>()
   #lastSweep: number
 
   constructor (options: MemoryStoreOptions = {}) {
@@ -69,7 +73,8 @@ export class MemoryStore implements Store {
       absoluteExpiresAt,
       idleTimeout: input.idleTimeout,
       current: input.refreshDigest,
-      spent: []
+      spent: [],
+      jkt: input.jkt
     }
     // Drop the user's expired sessions first: dropping the last one also drops the user's index,
     // so the index is looked up only afterwards.
@@ -94,7 +99,10 @@ export class MemoryStore implements Store {
     const session = this.#liveSession(input.sub, input.sessionId, now)
     if (session === undefined) return { status: 'invalid' }
 
+    // A bound session moves only for its own key (a spent token after grace is reuse all the same).
+    const keyHeld = session.jkt === undefined || session.jkt === input.jkt
     if (input.presentedDigest === session.current) {
+      if (!keyHeld) return { status: 'invalid' }
       if (input.peek === true) return { status: 'current', session: record(session) }
       // Serialised before anything changes: claims JSON cannot hold must not leave a half rotation.
       const claims = input.claims === undefined ? undefined : JSON.stringify(input.claims)
@@ -111,6 +119,7 @@ export class MemoryStore implements Store {
     if (generation === -1) return { status: 'invalid' }
     // Every generation after a spent token was rotated later than it, so within grace too.
     if (now - (session.spent[generation] as SpentGeneration).rotatedAt < input.reuseGrace) {
+      if (!keyHeld) return { status: 'invalid' }
       const sealedSuccessors = session.spent.slice(0, generation + 1).reverse().map(spent => spent.sealedSuccessor)
       return { status: 'grace', session: record(session), sealedSuccessors }
     }
@@ -130,6 +139,15 @@ export class MemoryStore implements Store {
     const now = this.#now()
     this.#sweep(now)
     this.#deniedTokens.set(deniedKey(sub, jti), now + ttl)
+  }
+
+  async rememberProof (key: string, ttl: number): Promise<boolean> {
+    const now = this.#now()
+    this.#sweep(now)
+    const until = this.#proofs.get(key)
+    if (until !== undefined && until > now) return false
+    this.#proofs.set(key, now + ttl)
+    return true
   }
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
@@ -180,8 +198,8 @@ export class MemoryStore implements Store {
   }
 
   /** Test hook: how many entries the store holds, expired or not. */
-  get size (): { sessions: number, deniedTokens: number } {
-    return { sessions: this.#sessions.size, deniedTokens: this.#deniedTokens.size }
+  get size (): { sessions: number, deniedTokens: number, proofs: number } {
+    return { sessions: this.#sessions.size, deniedTokens: this.#deniedTokens.size, proofs: this.#proofs.size }
   }
 
   #liveSession (sub: string, sessionId: string, now: number): MemorySession | undefined {
@@ -216,8 +234,10 @@ export class MemoryStore implements Store {
     for (const session of this.#sessions.values()) {
       if (session.info.expiresAt <= now) this.#deleteSession(session.info)
     }
-    for (const [key, until] of this.#deniedTokens) {
-      if (until <= now) this.#deniedTokens.delete(key)
+    for (const entries of [this.#deniedTokens, this.#proofs]) {
+      for (const [key, until] of entries) {
+        if (until <= now) entries.delete(key)
+      }
     }
   }
 }
@@ -228,5 +248,7 @@ function deniedKey (sub: string, jti: string): string {
 }
 
 function record (session: MemorySession): SessionRecord {
-  return { ...session.info, claims: JSON.parse(session.claims) as Record<string, unknown> }
+  const result: SessionRecord = { ...session.info, claims: JSON.parse(session.claims) as Record<string, unknown> }
+  if (session.jkt !== undefined) result.jkt = session.jkt
+  return result
 }

@@ -18,9 +18,16 @@ export interface RedisStoreClient {
   readonly options: object
   defineCommand: (name: string, definition: RedisScriptDefinition) => void
   exists: (...keys: string[]) => Promise<number>
-  set: (key: string, value: string, unit: 'PX', milliseconds: number) => Promise<unknown>
+  /** SET ... PX ms [NX]: NX for a DPoP proof's replay key (OK when new, null when it exists). */
+  set: {
+    (key: string, value: string, unit: 'PX', milliseconds: number): Promise<unknown>
+    (key: string, value: string, unit: 'PX', milliseconds: number, mode: 'NX'): Promise<unknown>
+  }
   disconnect: () => void
-  on: (event: 'error' | 'ready', listener: (error: Error) => void) => unknown
+  on: (event: 'error' | 'node error' | 'ready', listener: (error: Error) => void) => unknown
+  removeListener: (event: 'error' | 'node error', listener: (error: Error) => void) => unknown
+  /** Any command, for the start-up self-check. */
+  call: (command: string, ...args: Array<string | number>) => Promise<unknown>
   /** PING, for the start-up probe. */
   ping: () => Promise<string>
   /** WAIT, for `waitForReplicas`. */

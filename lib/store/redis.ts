@@ -14,11 +14,18 @@
 //                                              logout with a refresh token): tells a notice whose
 //                                              revocation's outcome was unknown that it happened;
 //                                              kept one notice coverage
+//   <prefix>dpop:<replay key>          string  a DPoP proof seen (digest of key thumbprint and
+//                                              jti); expires when the proof would be too old
 //   <prefix>{revocations}              stream  revocation notices (the sub, or 'all' for every
 //                                              user) for replicas; each kept one access
-//                                              lifetime, the key expires with the last
+//                                              lifetime, the key expires with the last. On a
+//                                              Cluster, one stream per partition instead:
+//                                              <prefix>{revocations:<p>:<n>} (p = 0..15, the
+//                                              user's sixteenth of the slots; notice-partitions.ts),
+//                                              each with the three keys below under its own tag
 //   <prefix>{revocations}:keep         string  how long notices are kept (the longest any
 //                                              writer asked for); expires with it
+//   <prefix>{revocations}:r:<sub64>    string  a notice for the user within the repeat window
 //   <prefix>{revocations}:epoch        hash    id and start of the notices' history: a new one
 //                                              after a data loss; kept alive by replicas (1 day)
 import { randomUUID } from 'node:crypto'
@@ -27,7 +34,6 @@ import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
 import { checkRedisUrl, createRedisClient } from './redis-client.js'
 import type { RedisClientOptions, RedisClusterParts, RedisStoreClient } from './redis-client.js'
 import type {
-  RevocationBatch,
   CreateSessionInput,
   CreateSessionResult,
   RevocationFeed,
@@ -35,11 +41,18 @@ import type {
   RotateResult,
   SessionInfo,
   SessionRecord,
-  Store
+  Store,
+  StoreLogger
 } from './store.js'
 import { noticeCoverage, noticeRepeatWindow, reuseHistory } from './store.js'
 import { PendingNotices } from './pending-notices.js'
 import { DeadlineSweep } from './deadlines.js'
+import { openNoticeFeed } from './notice-feed.js'
+import type { StreamEntry } from './notice-feed.js'
+import { keySlot, noticePartitionTags, partitionOfKey } from './notice-partitions.js'
+import { ConnectionErrors } from './redis-errors.js'
+import { runSelfCheck } from './redis-self-check.js'
+import type { SelfCheckFinding } from './redis-self-check.js'
 
 // Milliseconds since the epoch, by the Redis clock. Shared by every script.
 const redisNow = `
@@ -55,13 +68,14 @@ local function extendIndex (index, now, untilMs)
 end
 `
 
-// KEYS: session, index. ARGV: sessionId, digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix.
-// Returns { now, expiresAt, evicted... }.
+// KEYS: session, index. ARGV: sessionId, digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix,
+// DPoP key thumbprint ('' for none). Returns { now, expiresAt, evicted... }.
 const createSessionLua = `${redisNow}${extendIndex}
 local absolute = now + tonumber(ARGV[4])
 local expires = math.min(absolute, now + tonumber(ARGV[5]))
 -- 1. the session, with the digest of its first refresh token
 redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'cl', ARGV[3], 'c', now, 'l', now, 'abs', absolute, 'exp', expires, 'ua', ARGV[7], 'ip', ARGV[8])
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'k', ARGV[10]) end
 redis.call('PEXPIREAT', KEYS[1], expires)
 -- 2. drop index entries whose session has expired
 for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -87,12 +101,13 @@ return result
 `
 
 // KEYS: session, index. ARGV: sessionId, presented, successor, sealed, idle, grace, history size,
-// peek ('1' to only look), claims ('' to keep them), the claims they replace ('' for any).
-// Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims [, sealed successors...] }.
+// peek ('1' to only look), claims ('' to keep them), the claims they replace ('' for any), the
+// DPoP key thumbprint presented ('' for none).
+// Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims, bound key [, sealed successors...] }.
 // 'old' holds the spent generations, newest first, space-separated: 'digest,rotatedAt,sealed'
 // while the generation is within grace, the bare digest after it (its seal is no longer needed).
 const rotateLua = `${redisNow}${extendIndex}
-local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old', 'prev', 'rot', 'seal')
+local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old', 'prev', 'rot', 'seal', 'k')
 -- 1. no live session: nothing to rotate (the key expires with the session)
 if not s[1] then return { 'invalid' } end
 -- a session written by 0.1.0 kept its predecessor apart: it becomes the newest spent generation
@@ -100,9 +115,13 @@ if s[10] and s[11] and s[12] then
   s[9] = s[10] .. ',' .. s[11] .. ',' .. s[12] .. ' ' .. (s[9] or '')
 end
 local grace = tonumber(ARGV[6])
+-- a session bound to a DPoP key moves only for that key (a spent token after grace is reuse all the same)
+local keyHeld = not s[13] or s[13] == ARGV[11]
+local key = s[13] or ''
 -- 2. the current token: the successor becomes current, the idle timer restarts
 if ARGV[2] == s[1] then
-  if ARGV[8] == '1' then return { 'current', s[3], s[4], s[5], s[6], s[7], s[8] } end
+  if not keyHeld then return { 'invalid' } end
+  if ARGV[8] == '1' then return { 'current', s[3], s[4], s[5], s[6], s[7], s[8], key } end
   local expires = math.min(tonumber(s[2]), now + tonumber(ARGV[5]))
   -- the presented token joins the spent generations, which keep the newest ARGV[7] + 1
   local old = { ARGV[2] .. ',' .. now .. ',' .. ARGV[4] }
@@ -122,11 +141,11 @@ if ARGV[2] == s[1] then
   end
   redis.call('PEXPIREAT', KEYS[1], expires)
   extendIndex(KEYS[2], now, expires)
-  return { 'rotated', s[3], now, expires, s[6], s[7], claims }
+  return { 'rotated', s[3], now, expires, s[6], s[7], claims, key }
 end
 -- 3. a spent generation: within grace its seals lead to the current token (the presented
 --    token's seal first); after grace it is reuse, and the session dies
-local result = { 'grace', s[3], s[4], s[5], s[6], s[7], s[8] }
+local result = { 'grace', s[3], s[4], s[5], s[6], s[7], s[8], key }
 local seals, linked = {}, true
 for entry in string.gmatch(s[9] or '', '%S+') do
   local digest, rotated, sealed = string.match(entry, '^([^,]+),(%d+),(.+)$')
@@ -135,6 +154,7 @@ for entry in string.gmatch(s[9] or '', '%S+') do
   if sealed then table.insert(seals, 1, sealed) else linked = false end
   if digest == ARGV[2] then
     if linked and now - tonumber(rotated) < grace then
+      if not keyHeld then return { 'invalid' } end
       for _, link in ipairs(seals) do result[#result + 1] = link end
       return result
     end
@@ -232,6 +252,16 @@ if ARGV[1] ~= '' then from = '(' .. ARGV[1] end
 return { epoch[1], tonumber(epoch[2]), redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[4]) }
 `
 
+// KEYS: the single notices stream of older versions, its keep key. ARGV: cursor ('' for the
+// oldest), page size. Returns the entries after the cursor, or false once both keys are gone
+// (no older version wrote a notice within its coverage): the stream need not be read again.
+const followLegacyLua = `
+if redis.call('EXISTS', KEYS[1], KEYS[2]) == 0 then return false end
+local from = '-'
+if ARGV[1] ~= '' then from = '(' .. ARGV[1] end
+return redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[2])
+`
+
 /**
  * Wraps a script that may revoke (its KEYS[2] is the user's session index): when `revoked` holds
  * for its result, it leaves the user's revocation marker, kept as long as the ARGV appended last.
@@ -253,7 +283,6 @@ const epochTtl = 86_400_000
 const feedPage = 500
 
 type Reply = Array<string | number | null>
-type StreamEntry = [id: string, fields: string[]]
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>
 interface ScriptClient {
   fastifyJwtAuthCreateSession: ScriptCall
@@ -264,6 +293,7 @@ interface ScriptClient {
   fastifyJwtAuthUpdateClaims: ScriptCall
   fastifyJwtAuthNotice: ScriptCall
   fastifyJwtAuthFollow: ScriptCall
+  fastifyJwtAuthFollowLegacy: ScriptCall
 }
 
 export interface RedisStoreOptions {
@@ -289,6 +319,12 @@ export interface RedisStoreOptions {
    * access lifetime. Default 1000.
    */
   maxPendingNotices?: number
+  /**
+   * The start-up self-check (Redis version, eviction policy, ACL permissions, Cluster replicas;
+   * see docs/redis-production.md): 'warn' (default) logs each finding as a warning with its fix,
+   * 'fail' makes app.ready() reject when there is one (or Redis does not answer), false only PINGs.
+   */
+  selfCheck?: 'warn' | 'fail' | false
 }
 
 export interface ReplicaAcknowledgement {
@@ -322,7 +358,10 @@ export class RedisStore implements Store {
   readonly #ownsClient: boolean
   /** Bounds every call from the moment it is asked, with one timer for all of them. */
   readonly #deadlines: DeadlineSweep
-  readonly #noticesKey: string
+  /** The notice streams, by partition: one on a single Redis, 16 on a Cluster. */
+  readonly #noticeStreams: readonly string[]
+  /** The single stream older versions wrote on a Cluster, which replicas read until it expires. */
+  readonly #legacyNotices: string | null
   /** The longest access lifetime a registration announced; an hour until one does. */
   #announcedLifetime: number | undefined
   readonly #feeds = new Set<RevocationFeed>()
@@ -330,7 +369,12 @@ export class RedisStore implements Store {
   readonly #replicas: ReplicaAcknowledgement | null
   /** Where the store's Redis is, for messages: the URL without its credentials, or the client. */
   readonly #address: string
-  #lastConnectionError: string | undefined
+  /** The client's error events: the cause a failed call is logged with. */
+  readonly #errors: ConnectionErrors
+  readonly #unwatch: () => void
+  readonly #selfCheck: 'warn' | 'fail' | false
+  /** True with `selfCheck: 'fail'`: the plugin's ready() waits for the probe and fails with it. */
+  readonly probeFailsStart: boolean
 
   constructor (options: RedisStoreOptions) {
     if (options === null || typeof options !== 'object' || (options.client === undefined) === (options.url === undefined)) {
@@ -344,31 +388,37 @@ export class RedisStore implements Store {
     if (!Number.isFinite(timeout) || timeout <= 0) {
       throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore commandTimeout', 'must be a positive number of ms')
     }
+    const selfCheck = options.selfCheck ?? 'warn'
+    if (selfCheck !== 'warn' && selfCheck !== 'fail' && selfCheck !== false) {
+      throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore selfCheck', "must be 'warn', 'fail' or false")
+    }
+    this.#selfCheck = selfCheck
+    this.probeFailsStart = selfCheck === 'fail'
     this.#prefix = prefix
-    this.#noticesKey = `${prefix}{revocations}`
     this.#ownsClient = options.client === undefined
     if (options.client === undefined) {
       const url = checkRedisUrl(options.url)
-      const client = createRedisClient(url, { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
-      // Connection errors reach the plugin through failed commands (503, logged there); without
-      // a listener ioredis would also print each one to the console. The last one names the
-      // cause for the start-up probe.
-      client.on('error', error => { this.#lastConnectionError = error.message })
-      this.client = client
+      this.client = createRedisClient(url, { ...ownedClientOptions, commandTimeout: timeout, ...options.redisOptions })
       this.#address = withoutCredentials(url)
     } else {
       this.client = options.client
       this.#address = this.client.isCluster ? 'the Redis Cluster client passed in' : 'the Redis client passed in'
     }
+    // Connection errors reach the plugin through failed commands (503, logged with this cause).
+    this.#errors = new ConnectionErrors(this.#address)
+    this.#unwatch = this.#errors.watch(this.client, this.client.isCluster)
     // ioredis's commandTimeout starts when a command is sent: with auto-pipelining a command
     // first waits for the batch before it, so a hung Redis made requests wait up to two timeouts.
     // The store bounds each call from the moment it is asked, by the shorter of the two timeouts
     // (a Cluster queues commands of its own: its commandTimeout bounds nothing reliably).
     const clientTimeout = (this.client.options as { commandTimeout?: unknown }).commandTimeout
     const isCluster = this.client.isCluster
+    // A Cluster spreads the notices over its shards; a single Redis keeps the one stream.
+    this.#noticeStreams = isCluster ? noticePartitionTags.map(tag => `${prefix}{${tag}}`) : [`${prefix}{revocations}`]
+    this.#legacyNotices = isCluster ? `${prefix}{revocations}` : null
     // The WAIT must end before whichever timeout ends its call.
     const callBound = isCluster || typeof clientTimeout !== 'number' || !(clientTimeout > 0) ? timeout : Math.min(timeout, clientTimeout)
-    this.#deadlines = new DeadlineSweep(callBound)
+    this.#deadlines = new DeadlineSweep(callBound, error => error instanceof UnacknowledgedWrite ? error : this.#errors.explain(error))
     this.#replicas = replicaAcknowledgement(options.waitForReplicas, callBound)
     const maxPending = options.maxPendingNotices ?? defaultPendingNotices
     if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
@@ -390,6 +440,7 @@ export class RedisStore implements Store {
     this.client.defineCommand('fastifyJwtAuthUpdateClaims', { numberOfKeys: 1, lua: updateClaimsLua })
     this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 3, lua: noticeLua })
     this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
+    this.client.defineCommand('fastifyJwtAuthFollowLegacy', { numberOfKeys: 2, lua: followLegacyLua, readOnly: true })
     this.#scripts = this.#wrapScripts(this.client as unknown as ScriptClient)
   }
 
@@ -411,7 +462,8 @@ export class RedisStore implements Store {
       // A claims update takes privileges away as often as it grants them: as durable as a revocation.
       fastifyJwtAuthUpdateClaims: (...args) => this.#acknowledged(String(args[0]), client.fastifyJwtAuthUpdateClaims(...args), () => true),
       fastifyJwtAuthNotice: (...args) => client.fastifyJwtAuthNotice(...args),
-      fastifyJwtAuthFollow: (...args) => client.fastifyJwtAuthFollow(...args)
+      fastifyJwtAuthFollow: (...args) => client.fastifyJwtAuthFollow(...args),
+      fastifyJwtAuthFollowLegacy: (...args) => client.fastifyJwtAuthFollowLegacy(...args)
     }
   }
 
@@ -421,13 +473,14 @@ export class RedisStore implements Store {
     const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthCreateSession(
       `${user}:s:${input.sessionId}`, `${user}:ss`,
       input.sessionId, input.refreshDigest, claims, input.lifetime, input.idleTimeout, input.maxSessions,
-      input.userAgent ?? '', input.ip ?? '', `${user}:s:`
+      input.userAgent ?? '', input.ip ?? '', `${user}:s:`, input.jkt ?? ''
     ) as Promise<Reply>, created => created.length > 2)
     const evicted = reply.slice(2) as string[]
     const now = Number(reply[0])
     const session: SessionRecord = withClient({
       id: input.sessionId, sub: input.sub, createdAt: now, lastUsedAt: now, expiresAt: Number(reply[1]), claims: input.claims
     }, input.userAgent ?? '', input.ip ?? '')
+    if (input.jkt !== undefined) session.jkt = input.jkt
     return { session, evicted }
   }
 
@@ -437,7 +490,7 @@ export class RedisStore implements Store {
       `${user}:s:${input.sessionId}`, `${user}:ss`,
       input.sessionId, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace,
       reuseHistory, input.peek === true ? '1' : '', input.claims === undefined ? '' : JSON.stringify(input.claims),
-      input.claimsFrom === undefined ? '' : JSON.stringify(input.claimsFrom)
+      input.claimsFrom === undefined ? '' : JSON.stringify(input.claimsFrom), input.jkt ?? ''
     ) as Promise<Reply>, rotated => rotated[0] === 'reused')
     const status = reply[0] as RotateResult['status']
     if (status === 'invalid' || status === 'reused') return { status }
@@ -449,8 +502,9 @@ export class RedisStore implements Store {
       expiresAt: Number(reply[3]),
       claims: JSON.parse(reply[6] as string) as Record<string, unknown>
     }, reply[4] as string, reply[5] as string)
+    if (reply[7] !== '') session.jkt = reply[7] as string
     return status === 'grace'
-      ? { status, session, sealedSuccessors: reply.slice(7) as string[] }
+      ? { status, session, sealedSuccessors: reply.slice(8) as string[] }
       : { status, session }
   }
 
@@ -472,6 +526,12 @@ export class RedisStore implements Store {
     await this.#noticeFirst(sub)
     const key = `${this.#userKey(sub)}:j:${jti}`
     await this.#call(this.#acknowledged(key, this.client.set(key, '1', 'PX', ttl), () => true))
+  }
+
+  async rememberProof (key: string, ttl: number): Promise<boolean> {
+    // SET NX answers OK for a new key and null for one that exists: a replay. No hash tag: each
+    // proof lands on its own slot of a Cluster.
+    return await this.#call(this.client.set(`${this.#prefix}dpop:${key}`, '1', 'PX', ttl, 'NX')) === 'OK'
   }
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
@@ -520,41 +580,35 @@ export class RedisStore implements Store {
     return await this.#call(this.#scripts.fastifyJwtAuthUpdateClaims(`${user}:ss`, `${user}:s:`, JSON.stringify(claims))) as number
   }
 
+  /** Told by the plugin where to log the client's errors (each distinct cause at most every 30 s). */
+  useLogger (log: StoreLogger): void {
+    this.#errors.useLogger(log)
+  }
+
   useAccessLifetime (ms: number): void {
     this.#announcedLifetime = Math.max(this.#announcedLifetime ?? 0, ms)
   }
 
   /**
-   * Revocation notices for a replica: each read is one script call that pages through the
-   * notices stream and checks its epoch. When the epoch changed (the notices were lost), the read
-   * starts again from the oldest notice kept, so a replica never misses one.
+   * Revocation notices for a replica: each read is one script call per notice stream, all sent at
+   * once, that pages through the stream and checks its epoch. When an epoch changed (the notices
+   * were lost), the read starts again from that stream's oldest notice, so a replica never misses
+   * one. On a Cluster each stream is a partition the replica confirms on its own.
    */
   openRevocationFeed (): RevocationFeed {
-    let epoch: string | undefined
-    const page = async (cursor: string): Promise<[string, number, StreamEntry[]]> => await this.#call(this.#scripts.fastifyJwtAuthFollow(
-      this.#noticesKey, `${this.#noticesKey}:epoch`, cursor, randomUUID(), epochTtl, feedPage
-    )) as [string, number, StreamEntry[]]
-    const feed: RevocationFeed = {
-      read: async (cursor) => {
-        let from = cursor ?? ''
-        let [id, since, entries] = await page(from)
-        if (epoch !== undefined && id !== epoch && from !== '') {
-          from = ''
-          ;[id, since, entries] = await page(from)
-        }
-        epoch = id
-        const subs: string[] = []
-        let everyone = false
-        for (const [, fields] of entries) {
-          if (fields[0] === 'all') everyone = true
-          else subs.push(fields[1] as string)
-        }
-        const batch: RevocationBatch = { cursor: entries.at(-1)?.[0] ?? from, subs, complete: entries.length < feedPage, completeSince: since }
-        if (everyone) batch.everyone = true
-        return batch
-      },
-      close: async () => { this.#feeds.delete(feed) }
-    }
+    const legacy = this.#legacyNotices
+    const feed = openNoticeFeed({
+      streams: this.#noticeStreams,
+      ...(this.#noticeStreams.length > 1 ? { partitionOf: (sub: string) => partitionOfKey(this.#userKey(sub)) } : {}),
+      follow: async (stream, cursor) => await this.#call(this.#scripts.fastifyJwtAuthFollow(
+        stream, `${stream}:epoch`, cursor, randomUUID(), epochTtl, feedPage
+      )) as [string, number, StreamEntry[]],
+      ...(legacy === null
+        ? {}
+        : { followLegacy: async (cursor: string) => await this.#call(this.#scripts.fastifyJwtAuthFollowLegacy(legacy, `${legacy}:keep`, cursor, feedPage)) as StreamEntry[] | null }),
+      page: feedPage,
+      close: () => { this.#feeds.delete(feed) }
+    })
     this.#feeds.add(feed)
     return feed
   }
@@ -563,19 +617,45 @@ export class RedisStore implements Store {
    * One PING, bounded like every call: the plugin calls it when the app is ready and logs a
    * failure as a warning (the app still starts; requests that need the store answer 503).
    */
-  async probe (): Promise<void> {
+  async probe (): Promise<SelfCheckFinding[]> {
     try {
       await this.#call(this.client.ping())
     } catch (error) {
-      const cause = this.#lastConnectionError ?? (error as Error).message
-      throw new Error(`Redis at ${this.#address} does not answer (${cause}): every request that needs the store answers 503 until it does`)
+      // A user that may not PING is the self-check's to report.
+      if (this.#selfCheck === false || !/no permissions/i.test((error as Error).message)) {
+        const cause = this.#errors.latest ?? (error as Error).message
+        throw new Error(`Redis at ${this.#address} does not answer (${cause}): every request that needs the store answers 503 until it does`)
+      }
     }
+    return this.#selfCheck === false ? [] : await this.runSelfCheck()
   }
 
-  /** Closes the client only when the store created it (from `url`). */
+  /**
+   * Checks what a production Redis can get wrong: its version, an eviction policy that can drop a
+   * revocation, ACL permissions for every command the store calls, Cluster masters without a
+   * replica. Resolves to the findings, each with its fix (none: all is well); writes nothing that
+   * outlives it.
+   */
+  async runSelfCheck (): Promise<SelfCheckFinding[]> {
+    const client = this.client
+    const cluster = client.isCluster ? client as RedisStoreClient & RedisClusterParts : null
+    const nodes = cluster === null ? [{ node: this.#address, client }] : cluster.nodes('master').map(master => ({ node: nodeAddress(master), client: master }))
+    return await runSelfCheck({
+      call: async (command, ...args) => await this.#call(client.call(command, ...args)),
+      info: async section => await Promise.all(nodes.map(async ({ node, client }) => ({ node, text: String(await this.#call(client.call('INFO', section))) }))),
+      mastersWithoutReplica: () => cluster === null ? [] : [...new Set(cluster.slots.filter(holders => holders.length === 1).map(holders => holders[0] as string))],
+      checkKey: `${this.#prefix}{self-check}`,
+      isCluster: cluster !== null,
+      waitsForReplicas: this.#replicas !== null
+    })
+  }
+
+  /** Closes the client only when the store created it (from `url`); stops listening to one passed in. */
   async close (): Promise<void> {
     this.#pending.close()
+    // A client passed in outlives the store: it keeps none of its listeners.
     if (this.#ownsClient) this.client.disconnect()
+    else this.#unwatch()
   }
 
   #userKey (sub: string): string {
@@ -591,18 +671,41 @@ export class RedisStore implements Store {
    * Tells replicas to ask the store about this user's tokens (null: every user's) for one access
    * lifetime (Redis skips it when a notice within the repeat window covers it).
    */
-  async #notice (sub: string | null): Promise<void> {
+  async #notice (sub: string | null, first = false): Promise<void> {
+    // A notice for every user goes to every partition: a replica that cannot read one partition
+    // still reads the others.
+    const streams = sub === null
+      ? this.#noticeStreams
+      : [this.#noticeStreams.length === 1 ? this.#noticeStreams[0] as string : this.#noticeStreams[partitionOfKey(this.#userKey(sub))] as string]
     // '*' is no base64url: the window of the notice for every user is nobody's.
-    const repeatKey = `${this.#noticesKey}:r:${sub === null ? '*' : Buffer.from(sub, 'utf8').toString('base64url')}`
-    await this.#call(this.#scripts.fastifyJwtAuthNotice(
-      this.#noticesKey, `${this.#noticesKey}:keep`, repeatKey, sub ?? '', noticeCoverage(this.#lifetime), noticeRepeatWindow(this.#lifetime),
-      sub === null ? 'all' : 'sub'
-    ))
+    const repeatSuffix = sub === null ? '*' : Buffer.from(sub, 'utf8').toString('base64url')
+    await Promise.all(streams.map(async stream => {
+      const written = this.#scripts.fastifyJwtAuthNotice(
+        stream, `${stream}:keep`, `${stream}:r:${repeatSuffix}`, sub ?? '', noticeCoverage(this.#lifetime), noticeRepeatWindow(this.#lifetime),
+        sub === null ? 'all' : 'sub'
+      )
+      // With waitForReplicas a notice is as durable as its revocation, so that no failover keeps
+      // the revocation and loses its notice. One written first on the connection of the user's keys
+      // is covered by the revocation's own WAIT (which then counts both writes).
+      // (Which master holds what is read once the notice landed: the client knows the slots by then.)
+      const wrote = (reply: unknown): boolean => reply === 1
+      await this.#call(first && sub !== null
+        ? written.then(async reply => this.#onOtherMaster(stream, this.#userKey(sub)) ? await this.#acknowledged(stream, Promise.resolve(reply), wrote) : reply)
+        : this.#acknowledged(stream, written, wrote))
+    }))
+  }
+
+  /** True on a Cluster whose slot map puts the two keys on different masters (or does not say). */
+  #onOtherMaster (key: string, other: string): boolean {
+    if (!this.client.isCluster) return false
+    const slots = (this.client as RedisStoreClient & RedisClusterParts).slots
+    const master = slots[keySlot(key)]?.[0]
+    return master === undefined || master !== slots[keySlot(other)]?.[0]
   }
 
   /** An unconditional revocation's notice, written before it takes effect. */
   async #noticeFirst (sub: string): Promise<void> {
-    await this.#notice(sub)
+    await this.#notice(sub, true)
     this.#tellLocal(sub)
   }
 
@@ -655,10 +758,7 @@ export class RedisStore implements Store {
     if (!this.client.isCluster) return this.client
     const cluster = this.client as RedisStoreClient & RedisClusterParts
     const address = cluster.slots[keySlot(key)]?.[0]
-    const node = cluster.nodes('master').find(master => {
-      const { host, port } = master.options as { host?: string, port?: number }
-      return `${host}:${port}` === address
-    })
+    const node = cluster.nodes('master').find(master => nodeAddress(master) === address)
     if (node === undefined) throw new Error('Redis Cluster: no known master for the slot just written')
     return node
   }
@@ -687,14 +787,10 @@ function replicaAcknowledgement (option: ReplicaAcknowledgement | undefined, com
   return { replicas: option.replicas, timeout: option.timeout }
 }
 
-/** The Cluster slot of one of our keys: CRC16 (XMODEM) of its hash tag, per the Cluster spec. */
-function keySlot (key: string): number {
-  let crc = 0
-  for (const byte of Buffer.from(key.slice(key.indexOf('{') + 1, key.indexOf('}')), 'utf8')) {
-    crc ^= byte << 8
-    for (let bit = 0; bit < 8; bit++) crc = (crc & 0x8000) !== 0 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
-  }
-  return crc % 16384
+/** A Cluster node's host:port, as the client's slots name it. */
+function nodeAddress (node: RedisStoreClient): string {
+  const { host, port } = node.options as { host?: string, port?: number }
+  return `${host}:${port}`
 }
 
 const connections = new WeakMap<RedisStoreClient, { count: number }>()

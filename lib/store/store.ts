@@ -19,6 +19,8 @@ export interface SessionInfo {
 /** A session plus the app's claims, which each refreshed access token carries again. */
 export interface SessionRecord extends SessionInfo {
   claims: Record<string, unknown>
+  /** With DPoP: the RFC 7638 thumbprint of the key the session is bound to (RFC 9449 §5). */
+  jkt?: string
 }
 
 export interface CreateSessionInput {
@@ -35,6 +37,8 @@ export interface CreateSessionInput {
   maxSessions: number
   userAgent?: string
   ip?: string
+  /** With DPoP: binds the session to this key thumbprint; every refresh must prove that key. */
+  jkt?: string
 }
 
 export interface CreateSessionResult {
@@ -68,6 +72,12 @@ export interface RotateInput {
    * answer ('grace', 'reused', 'invalid') is the same as without `peek`, reuse revocation included.
    */
   peek?: boolean
+  /**
+   * The thumbprint of the DPoP proof's key sent with this refresh (none without a proof). A
+   * session bound to a key answers 'invalid' and changes nothing unless it is that key, for a
+   * current token and within grace alike; a spent token after grace is still reuse.
+   */
+  jkt?: string
 }
 
 export type RotateResult =
@@ -88,6 +98,19 @@ export type RotateResult =
   | { status: 'reused' }
   /** No live session, or a token it never issued (made up, or older than the history). */
   | { status: 'invalid' }
+
+/** The part of a logger a store may write to (Fastify's logger fits). */
+export interface StoreLogger {
+  warn: (details: object, message: string) => void
+}
+
+/** One problem a store's start-up probe found, and how to fix it. */
+export interface StoreFinding {
+  /** A short name for what was checked, e.g. 'eviction'. */
+  check: string
+  message: string
+  fix: string
+}
 
 export interface Store {
   createSession (input: CreateSessionInput): Promise<CreateSessionResult>
@@ -115,10 +138,24 @@ export interface Store {
    */
   updateClaims (sub: string, claims: Record<string, unknown>): Promise<number>
   /**
-   * Optional: called once when the app is ready, not awaited; a rejection is logged as a warning
-   * whose message should name the cause and the fix (never a password). The app starts anyway.
+   * Optional; needed by the `dpop` option: remembers a DPoP proof's replay key (a digest of the
+   * client key's thumbprint and the proof's jti) for `ttl` ms, on every instance. Resolves true
+   * the first time, false for a key it already holds (a replayed proof). One command in RedisStore.
    */
-  probe? (): Promise<void>
+  rememberProof? (key: string, ttl: number): Promise<boolean>
+  /**
+   * Optional: called once when the app is ready, not awaited; a rejection is logged as a warning
+   * whose message should name the cause and the fix (never a password), and so is each finding it
+   * resolves to. The app starts anyway, unless `probeFailsStart`.
+   */
+  probe? (): Promise<void | StoreFinding[]>
+  /** With a probe: true makes the app's ready() wait for it and reject on a rejection or a finding. */
+  readonly probeFailsStart?: boolean
+  /**
+   * Optional: told once per registration where to log what the store sees outside its calls (a
+   * client's connection errors). Never a token, a secret or a password.
+   */
+  useLogger? (log: StoreLogger): void
   /** Called when the app closes: release what the store itself created (never a client passed in). */
   close? (): Promise<void>
   /**
@@ -156,16 +193,34 @@ export interface RevocationBatch {
    * checked at the store for one notice coverage.
    */
   everyone?: boolean
+  /**
+   * A partitioned feed (`RevocationFeed.partitions`): how each partition fared in this read, by
+   * partition number. The batch's own `complete` and `completeSince` then only cover the
+   * partitions that could be read; a read that fails for some partitions resolves all the same.
+   */
+  partitions?: RevocationPartitionRead[]
 }
+
+/** One partition of a partitioned feed in one read: caught up or not, or unreadable. */
+export type RevocationPartitionRead =
+  | { complete: boolean, completeSince: number }
+  | { error: string }
 
 /** The reading side of a store's revocation notices; each replica opens its own. */
 export interface RevocationFeed {
   /**
    * The notices after `cursor` (from the oldest kept when null), without waiting. A read that
    * resolves with `complete` confirms that the replica has every notice written before the read
-   * was sent.
+   * was sent. A partitioned feed resolves within `patience` ms (when given): a partition whose
+   * read takes longer counts as unreadable in this batch, and its notices come with a later one.
    */
-  read (cursor: string | null): Promise<RevocationBatch>
+  read (cursor: string | null, patience?: number): Promise<RevocationBatch>
+  /**
+   * A feed split in partitions (RedisStore on a Cluster: one per group of slots), each confirmed
+   * on its own: a partition that cannot be read sends to the store only the tokens of the users
+   * whose notices it holds. Absent: one partition, and a read that fails rejects.
+   */
+  partitions?: { count: number, of: (sub: string) => number }
   /** Set by the replica: called at once with the sub of each notice this process writes (null: every user). */
   onLocalNotice?: ((sub: string | null) => void) | undefined
   close (): Promise<void>

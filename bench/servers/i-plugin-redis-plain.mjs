@@ -1,4 +1,4 @@
-// (h) this plugin with RedisStore on a plain `new Redis()` (ioredis defaults: no auto-pipelining).
+// (i) this plugin with RedisStore on a plain `new Redis()` (ioredis defaults: no auto-pipelining).
 import { Redis } from 'ioredis'
 import { RedisStore } from '../../dist/esm/index.js'
 import { REDIS_PORT, PREFIX } from './common.mjs'
