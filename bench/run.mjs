@@ -1,7 +1,10 @@
 // npm run bench: builds dist (the npm script does), then loads each server variant in turn
-// with autocannon and prints a Markdown table, plus refresh, sign/verify and Redis memory figures.
+// with autocannon, each with 1 and with 1,000 distinct tokens, and prints a Markdown table (ratios
+// to (b) per round, their range, the issue's targets), plus refresh over HTTP, sign/verify and
+// Redis memory figures. About 8 minutes with the defaults.
 // Uses its own redis-server on a free port (never a Redis already running on the machine).
 import { fork, spawn, execFileSync } from 'node:child_process'
+import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs'
 import { tmpdir, cpus, platform, release, totalmem } from 'node:os'
@@ -22,12 +25,16 @@ const CONNECTIONS = 50
 const PIPELINING = 1
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 2)
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const LOOP_MS = 3000
 const MEMORY_N = 200
-// Distinct access tokens per variant, used round-robin. 1 (default): every request carries the
-// same token (no variant caches verified tokens, so this costs them all the same).
-const TOKENS = Number(process.env.BENCH_TOKENS ?? 1)
+// Each variant is loaded with each of these counts of distinct access tokens (one per user),
+// cycled round-robin, in the same round: 1 (every request the same token, the best case of a
+// verified-token cache) and 1,000 (the cache's default size: users' tokens interleaved).
+const TOKEN_COUNTS = (process.env.BENCH_TOKENS ?? '1,1000').split(',').map(Number)
+const MAX_TOKENS = Math.max(...TOKEN_COUNTS)
+// The issue's targets (1,000 distinct tokens): the ratio to (b) each variant must reach.
+const targets = { e: 1.5, g: 1.5, f: 1.1, i: 1.0 }
 
 const SECRET = randomBytes(32).toString('base64url')
 const ISSUER = 'bench-issuer'
@@ -40,7 +47,8 @@ const variants = [
   { id: 'd', name: 'Express 5 + express-jwt', file: 'd-express-jwt.mjs', token: 'signed' },
   { id: 'e', name: 'fastify-jwt-auth, MemoryStore', file: 'e-plugin-memory.mjs', token: 'login' },
   { id: 'f', name: 'fastify-jwt-auth, RedisStore (auto-pipelining)', file: 'f-plugin-redis.mjs', token: 'login' },
-  { id: 'g', name: 'fastify-jwt-auth, RedisStore + revocation replica', file: 'g-plugin-replica.mjs', token: 'login' }
+  { id: 'g', name: 'fastify-jwt-auth, RedisStore + revocation replica', file: 'g-plugin-replica.mjs', token: 'login' },
+  { id: 'i', name: 'fastify-jwt-auth, RedisStore, plain `new Redis()`', file: 'i-plugin-redis-plain.mjs', token: 'login' }
 ]
 const only = process.env.BENCH_ONLY?.split(',') // e.g. BENCH_ONLY=b,f for a quick look
 
@@ -135,8 +143,15 @@ async function tokenFor (variant, port, i) {
 }
 
 async function tokensFor (variant, port) {
-  const tokens = []
-  for (let i = 0; i < TOKENS; i++) tokens.push(await tokenFor(variant, port, i))
+  const tokens = new Array(MAX_TOKENS)
+  // Ten logins at a time: 1,000 users log in within a few seconds.
+  let next = 0
+  await Promise.all(Array.from({ length: 10 }, async () => {
+    while (next < MAX_TOKENS) {
+      const i = next++
+      tokens[i] = await tokenFor(variant, port, i)
+    }
+  }))
   return tokens
 }
 
@@ -188,22 +203,67 @@ const login = async (app, sub) => {
   return response.json()
 }
 
-async function refreshRotations (redisPort) {
-  const redis = new Redis({ host: '127.0.0.1', port: redisPort, maxRetriesPerRequest: 1, enableAutoPipelining: true })
-  const app = await pluginApp(new RedisStore({ client: redis, prefix: 'bench-refresh:' }))
-  let { refresh_token: refreshToken } = await login(app, 'refresh-user')
-  let ops = 0
-  const start = performance.now()
-  while (performance.now() - start < LOOP_MS) {
-    const response = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: refreshToken } })
-    if (response.statusCode !== 200) throw new Error(`refresh: ${response.statusCode} ${response.body}`)
-    refreshToken = response.json().refresh_token
-    ops++
+const REFRESH_CLIENTS = 50
+
+/** One JSON POST over a keep-alive connection; resolves to [status, parsed body]. */
+function post (agent, port, path, body) {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(body)
+    const request = httpRequest({ agent, host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, response => {
+      const chunks = []
+      response.on('data', chunk => chunks.push(chunk))
+      response.on('end', () => {
+        try { resolve([response.statusCode, JSON.parse(Buffer.concat(chunks).toString())]) } catch (error) { reject(error) }
+      })
+    })
+    request.on('error', reject)
+    request.end(payload)
+  })
+}
+
+/**
+ * Refresh rotations over HTTP: the RedisStore server (f) in its own process, 50 clients each
+ * rotating its own chain (its own user) as fast as its answers come, for LOOP_MS; logins too.
+ */
+async function refreshRotations (env) {
+  const server = await startServer(variants.find(v => v.id === 'f'), env)
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: REFRESH_CLIENTS })
+  try {
+    const chains = []
+    const loginStart = performance.now()
+    let logins = 0
+    // Logins for the chains, then as many more as the window allows, 50 at a time.
+    await Promise.all(Array.from({ length: REFRESH_CLIENTS }, async (_, client) => {
+      const [status, body] = await post(agent, server.port, '/login', { sub: `refresh-user-${client}` })
+      if (status !== 200) throw new Error(`login: ${status}`)
+      chains[client] = body.refresh_token
+      logins++
+      while (performance.now() - loginStart < LOOP_MS) {
+        const [again] = await post(agent, server.port, '/login', { sub: `login-user-${client}-${logins}` })
+        if (again !== 200) throw new Error(`login: ${again}`)
+        logins++
+      }
+    }))
+    const loginSeconds = (performance.now() - loginStart) / 1000
+    let ops = 0
+    const cpuBefore = await server.cpu()
+    const start = performance.now()
+    await Promise.all(chains.map(async (token, client) => {
+      let refreshToken = token
+      while (performance.now() - start < LOOP_MS) {
+        const [status, body] = await post(agent, server.port, '/auth/refresh', { refresh_token: refreshToken })
+        if (status !== 200) throw new Error(`refresh of chain ${client}: ${status} ${JSON.stringify(body)}`)
+        refreshToken = body.refresh_token
+        ops++
+      }
+    }))
+    const seconds = (performance.now() - start) / 1000
+    const cpuPerRotation = (await server.cpu() - cpuBefore) / ops
+    return { ops, perSecond: ops / seconds, cpuPerRotation, logins, loginsPerSecond: logins / loginSeconds }
+  } finally {
+    agent.destroy()
+    await server.stop()
   }
-  const seconds = (performance.now() - start) / 1000
-  await app.close()
-  redis.disconnect()
-  return { ops, perSecond: ops / seconds }
 }
 
 async function timeLoop (fn) {
@@ -318,7 +378,8 @@ async function main () {
   seedClient.disconnect()
   const env = { ...process.env, BENCH_SECRET: SECRET, BENCH_REDIS_PORT: String(redis.port), BENCH_PREFIX: 'bench:' }
   const runnable = variants.filter(v => v.file !== null && (only === undefined || only.includes(v.id)))
-  const samples = new Map(runnable.map(v => [v.id, []]))
+  const key = (id, count) => `${id}:${count}`
+  const samples = new Map(runnable.flatMap(v => TOKEN_COUNTS.map(count => [key(v.id, count), []])))
   try {
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate the order across rounds so that no variant always runs first or last.
@@ -326,32 +387,43 @@ async function main () {
       for (const variant of order) {
         const server = await startServer(variant, env)
         try {
-          const tokens = await tokensFor(variant, server.port)
-          await load(server.port, tokens, WARMUP_S) // discarded
-          const cpuBefore = await server.cpu()
-          const sample = await load(server.port, tokens, DURATION_S)
-          // Server CPU per request: steadier than req/s when load generator, server and Redis
-          // share two cores, since it does not count time the server spent waiting for a core.
-          sample.cpuPerRequest = (await server.cpu() - cpuBefore) / sample.total
-          samples.get(variant.id).push(sample)
-          console.error(`round ${round + 1}/${ROUNDS} (${variant.id}) ${fmt(sample.rps)} req/s, p99 ${sample.p99} ms, ${fmt(sample.cpuPerRequest, 1)} µs CPU/request`)
+          const allTokens = await tokensFor(variant, server.port)
+          // The token counts alternate too: the first one of a server is not always the same.
+          const counts = TOKEN_COUNTS.map((_, i) => TOKEN_COUNTS[(i + round) % TOKEN_COUNTS.length])
+          for (const count of counts) {
+            const tokens = allTokens.slice(0, count)
+            await load(server.port, tokens, WARMUP_S) // discarded
+            const cpuBefore = await server.cpu()
+            const sample = await load(server.port, tokens, DURATION_S)
+            // Server CPU per request: steadier than req/s when load generator, server and Redis
+            // share two cores, since it does not count time the server spent waiting for a core.
+            sample.cpuPerRequest = (await server.cpu() - cpuBefore) / sample.total
+            sample.round = round
+            samples.get(key(variant.id, count)).push(sample)
+            console.error(`round ${round + 1}/${ROUNDS} (${variant.id}, ${count} token${count === 1 ? '' : 's'}) ${fmt(sample.rps)} req/s, p99 ${sample.p99} ms, ${fmt(sample.cpuPerRequest, 1)} µs CPU/request`)
+          }
         } finally {
           await server.stop()
         }
       }
     }
     console.error('refresh rotations...')
-    const refresh = await refreshRotations(redis.port)
+    const refresh = await refreshRotations(env)
     console.error('sign/verify...')
     const crypto = await signVerify()
     console.error('memory...')
     const mem = await memory(redis.port)
 
-    const stats = new Map([...samples].map(([id, list]) => [id, {
-      rps: median(list.map(s => s.rps)), p99: median(list.map(s => s.p99)), runs: list.map(s => Math.round(s.rps)),
-      cpu: median(list.map(s => s.cpuPerRequest))
-    }]))
-    const base = stats.get('b')
+    // Per round and token count, each variant against (b) of the same round: the ratios do not
+    // mix a busy round of one variant with a quiet round of another.
+    const ratiosOf = (id, count, field, invert = false) => {
+      const base = samples.get(key('b', count)) ?? []
+      return (samples.get(key(id, count)) ?? []).flatMap(sample => {
+        const same = base.find(b => b.round === sample.round)
+        return same === undefined ? [] : [invert ? same[field] / sample[field] : sample[field] / same[field]]
+      })
+    }
+    const spread = list => list.length === 0 ? 'n/a' : `${(Math.min(...list)).toFixed(2)}-${(Math.max(...list)).toFixed(2)}x`
     const cpu = cpus()
     const out = []
     out.push(`Date: ${startedAt.toISOString()}`)
@@ -360,28 +432,48 @@ async function main () {
       `ioredis ${versionOf('ioredis')}, express ${versionOf('express')}, express-jwt ${versionOf('express-jwt')}, jsonwebtoken ${versionOf('jsonwebtoken')}, ` +
       `autocannon ${versionOf('autocannon')}, fastify-jwt-auth ${versionOf('..')}; redis-server ${redis.version}`)
     out.push(`Load: autocannon, ${CONNECTIONS} connections, pipelining ${PIPELINING}, ${WARMUP_S} s warm-up (discarded) + ${DURATION_S} s measured, ` +
-      `${ROUNDS} rounds alternating the variants; medians of the rounds. GET /data with a Bearer token ` +
-      `(${TOKENS === 1 ? 'the same token on every request' : `${TOKENS} distinct tokens, round-robin`}), all on one machine (load generator included).`)
+      `${ROUNDS} rounds alternating the variants and, within each server, the token counts (${TOKEN_COUNTS.map(n => fmt(n)).join(' and ')} distinct tokens of as many users, round-robin). ` +
+      'GET /data with a Bearer token, all on one machine (load generator included). "vs (b)": the median over the rounds of the ratio to (b) in the same round ' +
+      '(req/s; CPU: (b)\'s server CPU per request over this one\'s), then the range of those per-round ratios.')
     out.push('')
-    out.push('| variant | req/s (median) | vs (b) | p99 ms (median) | p99 vs (b) | server CPU µs/request (median) | requests per CPU-second vs (b) | req/s per round |')
-    out.push('|---|--:|--:|--:|--:|--:|--:|---|')
+    const head = ['variant']
+    for (const count of TOKEN_COUNTS) {
+      const label = `${fmt(count)} token${count === 1 ? '' : 's'}`
+      head.push(`req/s, ${label}`, 'vs (b)', 'range', 'CPU µs/req', 'CPU vs (b)', 'p99 ms')
+    }
+    head.push('target (vs (b), most tokens)', 'req/s per round')
+    out.push(`| ${head.join(' | ')} |`)
+    out.push(`|---|${head.slice(1, -1).map(() => '--:').join('|')}|---|`)
+    const most = MAX_TOKENS
     for (const variant of variants) {
-      const s = stats.get(variant.id)
-      if (s === undefined) {
-        out.push(`| (${variant.id}) ${variant.name} | ${variant.file === null ? 'not implemented' : 'not run'} | | | | | | |`)
+      const row = [`(${variant.id}) ${variant.name}`]
+      if (!runnable.includes(variant)) {
+        out.push(`| ${row[0]} | not run |`)
         continue
       }
-      const vsRps = base ? `${(s.rps / base.rps).toFixed(2)}x` : 'n/a'
-      const vsP99 = base ? `${(s.p99 / base.p99).toFixed(2)}x` : 'n/a'
-      const vsCpu = base ? `${(base.cpu / s.cpu).toFixed(2)}x` : 'n/a'
-      out.push(`| (${variant.id}) ${variant.name} | ${fmt(s.rps)} | ${vsRps} | ${s.p99} | ${vsP99} | ${fmt(s.cpu, 1)} | ${vsCpu} | ${s.runs.map(r => fmt(r)).join(' / ')} |`)
+      for (const count of TOKEN_COUNTS) {
+        const list = samples.get(key(variant.id, count))
+        const rpsRatios = ratiosOf(variant.id, count, 'rps')
+        const cpuRatios = ratiosOf(variant.id, count, 'cpuPerRequest', true)
+        row.push(fmt(median(list.map(s => s.rps))), rpsRatios.length === 0 ? 'n/a' : `${median(rpsRatios).toFixed(2)}x`, spread(rpsRatios),
+          fmt(median(list.map(s => s.cpuPerRequest)), 1), cpuRatios.length === 0 ? 'n/a' : `${median(cpuRatios).toFixed(2)}x`, String(median(list.map(s => s.p99))))
+      }
+      const target = targets[variant.id]
+      const achieved = median(ratiosOf(variant.id, most, 'rps'))
+      row.push(target === undefined || !Number.isFinite(achieved)
+        ? '—'
+        : achieved >= target ? `≥ ${target}x: met` : `≥ ${target}x: missed by ${((1 - achieved / target) * 100).toFixed(0)}%`)
+      row.push(TOKEN_COUNTS.map(count => samples.get(key(variant.id, count)).map(s => fmt(s.rps)).join(' / ')).join(' ; '))
+      out.push(`| ${row.join(' | ')} |`)
     }
     out.push('')
-    out.push(`Refresh rotations on RedisStore: ${fmt(refresh.perSecond)} /s (sequential chain of POST /auth/refresh through app.inject, in-process, no HTTP socket; ${refresh.ops} rotations in ${LOOP_MS / 1000} s)`)
+    out.push(`Refresh rotations on RedisStore (server (f) in its own process): ${fmt(refresh.perSecond)} /s with ${REFRESH_CLIENTS} concurrent HTTP clients each rotating its own chain ` +
+      `(${fmt(refresh.ops)} rotations in ${LOOP_MS / 1000} s, ${fmt(refresh.cpuPerRotation, 1)} µs server CPU per rotation; target 5,000 /s); ` +
+      `logins (POST /login, ${REFRESH_CLIENTS} concurrent): ${fmt(refresh.loginsPerSecond)} /s`)
     out.push(`Access token (HS256, ${crypto.tokenBytes} bytes): fast-jwt sign ${fmt(crypto.fastJwtSign, 1)} µs/op, fast-jwt verify ${fmt(crypto.fastJwtVerify, 1)} µs/op ` +
       '(fast-jwt directly, configured as the plugin does); ' +
       `fast-jwt verify with its cache, a hit ${fmt(crypto.fastJwtCacheHit, 1)} µs/op, plus a structuredClone of the payload ${fmt(crypto.payloadCopy, 1)} µs/op; ` +
-      `app.jwtAuth.verifyAccessToken with MemoryStore ${fmt(crypto.pluginVerify, 1)} µs/op (signature, claims, revocation check); ` +
+      `app.jwtAuth.verifyAccessToken with MemoryStore, one token again and again ${fmt(crypto.pluginVerify, 1)} µs/op (a verified-token cache hit, its copy and the revocation check); ` +
       `login (app.inject POST /login, MemoryStore) ${fmt(crypto.pluginLogin, 1)} µs/op`)
     out.push('')
     out.push(`Redis memory (RedisStore, ${MEMORY_N} sessions of ${MEMORY_N} users, then ${MEMORY_N} access tokens revoked; MEMORY USAGE ... SAMPLES 0):`)

@@ -5,7 +5,7 @@ import { FST_JWT_AUTH_UNKNOWN_OPTION } from './errors.js'
 const known: Record<string, readonly string[]> = {
   '': ['secret', 'algorithm', 'keys', 'mixedKeyTypes', 'jwks', 'issuer', 'audience', 'realm', 'accessToken', 'refreshToken',
     'clockTolerance', 'maxSessionsPerUser', 'store', 'revocation', 'cookies', 'routes', 'fingerprint', 'onEvent', 'openapi', 'dpop'],
-  accessToken: ['expiresIn', 'clientId'],
+  accessToken: ['expiresIn', 'clientId', 'cacheSize'],
   refreshToken: ['expiresIn', 'idleTimeout', 'reuseGrace', 'claims'],
   revocation: ['replica', 'maxStaleness'],
   cookies: ['secure', 'sameSite', 'domain', 'accessName', 'refreshName', 'originCheck', 'allowedOrigins', 'csrf'],

@@ -71,6 +71,8 @@ export interface Config {
   realm: string
   /** All durations in ms. */
   accessTtl: number
+  /** Verified access tokens remembered (entries); 0: none. */
+  accessCacheSize: number
   sessionLifetime: number
   idleTimeout: number
   reuseGrace: number
@@ -118,6 +120,10 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     throw new FST_JWT_AUTH_INVALID_LIFETIME('accessToken.expiresIn must not be longer than refreshToken.expiresIn')
   }
 
+  const accessCacheSize = options.accessToken?.cacheSize ?? 1000
+  if (!Number.isSafeInteger(accessCacheSize) || accessCacheSize < 0) {
+    throw new FST_JWT_AUTH_INVALID_OPTION('accessToken.cacheSize', 'must be a whole number of entries (0 turns the cache off)')
+  }
   const maxSessionsPerUser = options.maxSessionsPerUser ?? 10
   if (!Number.isSafeInteger(maxSessionsPerUser) || maxSessionsPerUser < 1) {
     throw new FST_JWT_AUTH_INVALID_OPTION('maxSessionsPerUser', 'must be a positive integer')
@@ -141,6 +147,7 @@ export function normaliseOptions (options: JwtAuthOptions): Readonly<Config> {
     clientId: nonEmptyString(options.accessToken?.clientId, 'accessToken.clientId') ?? issuer,
     realm: normaliseRealm(options.realm, issuer),
     accessTtl,
+    accessCacheSize,
     sessionLifetime,
     idleTimeout,
     reuseGrace,

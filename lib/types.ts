@@ -230,6 +230,12 @@ export interface CommonOptions {
     expiresIn?: Duration
     /** RFC 9068 `client_id` claim of access tokens: the client they were issued to. Default: the issuer. */
     clientId?: string
+    /**
+     * How many verified access tokens each instance remembers (LRU), so that a token seen again
+     * skips its signature and claims checks until it expires; revocation is still checked on
+     * every request. Default 1000; 0 turns the cache off.
+     */
+    cacheSize?: number
   }
   refreshToken?: {
     /** Absolute session lifetime, fixed at login. Default '30d'. */

@@ -5,6 +5,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { RedisStore } from '../lib/index.js'
 import { bearer, buildApp, login, refresh } from './helpers.js'
@@ -91,7 +92,7 @@ t.test('a client made from { url } fails fast and reconnects by itself', async t
   t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
 })
 
-t.test("a client's own commandTimeout bounds a store call (the store sets no timer of its own then): 503 within it", async t => {
+t.test("a client's own commandTimeout, shorter than the store's, bounds a store call: 503 within it", async t => {
   const server = await startRedis()
   t.teardown(server.stop)
   // The store's commandTimeout of 10 s would be far too late: ioredis's 300 ms ends the wait.
@@ -107,4 +108,40 @@ t.test("a client's own commandTimeout bounds a store call (the store sets no tim
   t.equal(response.statusCode, 503)
   t.ok(Date.now() - started < 3000, `answered by the client's own timeout (${Date.now() - started} ms)`)
   server.resume()
+})
+
+t.test('a SIGSTOPped Redis under load over HTTP: every request answers 503 within the bound from when it asked, auto-pipelining included', async t => {
+  const server = await startRedis()
+  t.teardown(server.stop)
+  const timeout = 1000
+  // The client from { url } auto-pipelines: without the store's own bound from the moment of
+  // asking, a check queued behind a hung batch waited for that batch's timeout, then its own.
+  const store = new RedisStore({ url: server.url, commandTimeout: timeout })
+  const app = await buildApp({ store, cookies: false })
+  t.teardown(() => app.close())
+  const users = await Promise.all(Array.from({ length: 20 }, async (_, i) => (await login(app, { sub: `load-${i}` })).access_token))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/me`
+  t.equal((await fetch(url, { headers: bearer(users[0] as string) })).status, 200, 'up before the pause')
+
+  server.pause()
+  const answers: Array<{ status: number, ms: number }> = []
+  const loadUntil = Date.now() + 2.5 * timeout
+  // 20 clients, each asking again as soon as it has an answer, for longer than two timeouts.
+  await Promise.all(users.map(async token => {
+    while (Date.now() < loadUntil) {
+      const started = performance.now()
+      const response = await fetch(url, { headers: bearer(token) })
+      await response.arrayBuffer()
+      answers.push({ status: response.status, ms: performance.now() - started })
+    }
+  }))
+  server.resume()
+
+  t.ok(answers.length >= 40, `many requests while Redis was paused (${answers.length})`)
+  t.same([...new Set(answers.map(answer => answer.status))], [503], 'every one a 503')
+  const slowest = Math.max(...answers.map(answer => answer.ms))
+  // Not a speed test: the bound is loose (slack for a loaded machine), but below the two
+  // timeouts a request waited before.
+  t.ok(slowest < 1.5 * timeout + 300, `no request waited past the bound (slowest ${Math.round(slowest)} ms, timeout ${timeout} ms)`)
 })

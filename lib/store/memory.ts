@@ -149,7 +149,8 @@ export class MemoryStore implements Store {
     return record(session)
   }
 
-  async isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
+  // Synchronous: the per-request check of a request the cache verified makes no promise at all.
+  isRevoked (sub: string, sessionId: string, jti: string): boolean {
     const now = this.#now()
     if (this.#liveSession(sub, sessionId, now) === undefined) return true
     const deniedUntil = this.#deniedTokens.get(deniedKey(sub, jti))

@@ -47,6 +47,7 @@ import type {
 } from './store.js'
 import { noticeCoverage, noticeRepeatWindow, reuseHistory } from './store.js'
 import { PendingNotices } from './pending-notices.js'
+import { DeadlineSweep } from './deadlines.js'
 import { openNoticeFeed } from './notice-feed.js'
 import type { StreamEntry } from './notice-feed.js'
 import { keySlot, noticePartitionTags, partitionOfKey } from './notice-partitions.js'
@@ -394,9 +395,8 @@ export class RedisStore implements Store {
   readonly #scripts: ScriptClient
   readonly #prefix: string
   readonly #ownsClient: boolean
-  readonly #timeout: number
-  /** False when the client bounds every command itself (ioredis commandTimeout, standalone). */
-  readonly #ownTimer: boolean
+  /** Bounds every call from the moment it is asked, with one timer for all of them. */
+  readonly #deadlines: DeadlineSweep
   /** The notice streams, by partition: one on a single Redis, 16 on a Cluster. */
   readonly #noticeStreams: readonly string[]
   /** The single stream older versions wrote on a Cluster, which replicas read until it expires. */
@@ -434,7 +434,6 @@ export class RedisStore implements Store {
     this.#selfCheck = selfCheck
     this.probeFailsStart = selfCheck === 'fail'
     this.#prefix = prefix
-    this.#timeout = timeout
     this.#ownsClient = options.client === undefined
     if (options.client === undefined) {
       const url = checkRedisUrl(options.url)
@@ -447,17 +446,18 @@ export class RedisStore implements Store {
     // Connection errors reach the plugin through failed commands (503, logged with this cause).
     this.#errors = new ConnectionErrors(this.#address)
     this.#unwatch = this.#errors.watch(this.client, this.client.isCluster)
-    // ioredis times out each command of a standalone client with its commandTimeout, from the
-    // moment it is issued (queued ones included): a timer per call of our own would be waste. A
-    // Cluster queues commands of its own before a node has them, so it keeps ours.
+    // ioredis's commandTimeout starts when a command is sent: with auto-pipelining a command
+    // first waits for the batch before it, so a hung Redis made requests wait up to two timeouts.
+    // The store bounds each call from the moment it is asked, by the shorter of the two timeouts
+    // (a Cluster queues commands of its own: its commandTimeout bounds nothing reliably).
     const clientTimeout = (this.client.options as { commandTimeout?: unknown }).commandTimeout
     const isCluster = this.client.isCluster
     // A Cluster spreads the notices over its shards; a single Redis keeps the one stream.
     this.#noticeStreams = isCluster ? noticePartitionTags.map(tag => `${prefix}{${tag}}`) : [`${prefix}{revocations}`]
     this.#legacyNotices = isCluster ? `${prefix}{revocations}` : null
-    this.#ownTimer = isCluster || !(typeof clientTimeout === 'number' && clientTimeout <= timeout)
     // The WAIT must end before whichever timeout ends its call.
-    const callBound = isCluster || typeof clientTimeout !== 'number' ? timeout : Math.min(timeout, clientTimeout)
+    const callBound = isCluster || typeof clientTimeout !== 'number' || !(clientTimeout > 0) ? timeout : Math.min(timeout, clientTimeout)
+    this.#deadlines = new DeadlineSweep(callBound, error => error instanceof UnacknowledgedWrite ? error : this.#errors.explain(error))
     this.#replicas = replicaAcknowledgement(options.waitForReplicas, callBound)
     const maxPending = options.maxPendingNotices ?? defaultPendingNotices
     if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
@@ -552,13 +552,14 @@ export class RedisStore implements Store {
     return reply === null ? null : sessionOf(input.sub, input.sessionId, reply)
   }
 
-  async isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
+  isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
     const user = this.#userKey(sub)
     const session = `${user}:s:${sessionId}`
     // One plain command, no script: EXISTS counts each key it is given, so naming the session
     // twice makes the answer unambiguous. 2 = session live and jti not denylisted; 0 = session
     // gone; 1 = gone and denylisted; 3 = live but denylisted. Both keys share the user's slot.
-    return await this.#call(this.client.exists(session, session, `${user}:j:${jti}`)) !== 2
+    // One promise of the store's own: the bounded answer, already mapped to a boolean.
+    return this.#deadlines.bound(this.client.exists(session, session, `${user}:j:${jti}`), notLive)
   }
 
   // Unconditional revocations post their notice first: a replica then asks the store about that
@@ -806,26 +807,15 @@ export class RedisStore implements Store {
     return node
   }
 
-  /** Bounds a call in time whatever the client's own settings, so a request never hangs. */
-  async #call<T> (command: Promise<T>): Promise<T> {
-    try {
-      return this.#ownTimer ? await withTimeout(command, this.#timeout) : await command
-    } catch (error) {
-      throw error instanceof UnacknowledgedWrite ? error : this.#errors.explain(error)
-    }
+  /** Bounds a call in time from the moment it is asked, whatever the client's own settings, so a request never hangs. */
+  #call<T> (command: Promise<T>): Promise<T> {
+    return this.#deadlines.bound(command)
   }
 }
 
-async function withTimeout<T> (command: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { reject(new Error(`Redis did not answer within ${ms} ms`)) }, ms)
-  })
-  try {
-    return await Promise.race([command, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
+/** EXISTS session session jti: anything but 2 (live, not denylisted) is revoked. */
+function notLive (count: number): boolean {
+  return count !== 2
 }
 
 /** Validates waitForReplicas once; null when it is not asked for. */

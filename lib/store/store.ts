@@ -158,8 +158,11 @@ export interface Store {
   createSession (input: CreateSessionInput): Promise<CreateSessionResult>
   /** One atomic step: N concurrent calls with one token leave exactly one successor chain. */
   rotateRefreshToken (input: RotateInput): Promise<RotateResult>
-  /** True when the session is gone or the jti is denylisted. The per-request check. */
-  isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean>
+  /**
+   * True when the session is gone or the jti is denylisted. The per-request check. A store that
+   * knows at once (in memory) may answer a boolean: the request then waits for no promise.
+   */
+  isRevoked (sub: string, sessionId: string, jti: string): boolean | Promise<boolean>
   /** Denylists one access token for `ttl` ms (until it would have expired anyway). */
   revokeToken (sub: string, jti: string, ttl: number): Promise<void>
   /**

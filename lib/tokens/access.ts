@@ -12,6 +12,7 @@ import type { AccessTokenPayload, IssueClaims } from '../types.js'
 import { RemoteKeySet } from './jwks.js'
 import { parseRefreshToken } from './refresh.js'
 import type { ResolvedKey } from './keys.js'
+import { VerifiedTokenCache } from './verified-cache.js'
 
 export const accessTokenType = 'at+jwt'
 const requiredClaims = ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'sid']
@@ -35,6 +36,11 @@ export interface AccessTokens {
    * (returns or throws) unless a remote key set must be fetched first: then a promise.
    */
   verify (token: string): AccessTokenPayload | Promise<AccessTokenPayload>
+  /**
+   * True when the token is one this instance verified and still remembers (the verified-token
+   * cache): well-formed, so a caller may skip its own character checks. Says nothing of expiry.
+   */
+  remembers (token: string): boolean
   /** The public keys, for the JWKS route. */
   readonly publicJwks: JsonWebKey[]
   /** Fetches a remote key set once, when there is one. */
@@ -88,8 +94,9 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
     // No token lives longer than an access token does, whatever its exp says.
     maxAge: config.accessTtl
   }
-  // No verified-token cache: fast-jwt would hand every request the same payload object, so a
-  // route that changed request.user would change it for later requests with that token.
+  // The plugin's own cache, not fast-jwt's: fast-jwt would hand every request the same payload
+  // object, so a route that changed request.user would change it for later requests.
+  const cache = config.accessCacheSize === 0 ? null : new VerifiedTokenCache(config.accessCacheSize, config.accessTtl)
   const verifierFor = (key: ResolvedKey): Verify =>
     createVerifier({ key: key.verificationKey, algorithms: [key.alg], ...claimChecks }) as Verify
 
@@ -102,6 +109,8 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
     ? null
     : new RemoteKeySet(config.remoteJwks, log, keys => {
       verifiers.clear()
+      // A key that left the set must stop admitting the tokens it verified.
+      cache?.clear()
       for (const key of keys) verifiers.set(key.kid as string, verifierFor(key))
     })
 
@@ -120,6 +129,7 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
     if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.jti !== 'string') {
       throw new FST_JWT_AUTH_TOKEN_INVALID()
     }
+    cache?.set(token, payload)
     return payload
   }
 
@@ -157,6 +167,12 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
         },
 
     verify (token) {
+      // A hit is a token that passed every check below, and has not expired since.
+      const cached = cache?.get(token)
+      if (cached !== undefined) {
+        remote?.refreshIfStale()
+        return cached
+      }
       if (!canonicalSignature(token)) throw new FST_JWT_AUTH_TOKEN_INVALID()
       if (only !== undefined) return check(only, token)
       const kid = kidOf(token)
@@ -168,6 +184,10 @@ export function createAccessTokens (config: Readonly<Config>, log: FastifyBaseLo
       }
       remote?.refreshIfStale()
       return check(verifier, token)
+    },
+
+    remembers (token) {
+      return cache?.has(token) === true
     },
 
     publicJwks: config.keys.flatMap(key => key.publicJwk === undefined ? [] : [key.publicJwk]),

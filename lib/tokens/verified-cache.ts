@@ -1,0 +1,84 @@
+// The verified-token cache: signature and claims checks remembered per exact token string (one
+// spelling per token: canonicalSignature refuses the others), for at most the token's life.
+// Revocation is never cached: the store or the replica is still asked on every request.
+import type { AccessTokenPayload } from '../types.js'
+
+interface Entry {
+  payload: AccessTokenPayload
+  /** Epoch ms after which the entry is dropped: the token's exp, or the end of its maximum age. */
+  until: number
+}
+
+/** A deep copy of a JSON value (a verified payload is parsed JSON: no cycles, no class instances). */
+function copyJson (value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) {
+    const copy = new Array<unknown>(value.length)
+    for (let i = 0; i < value.length; i++) copy[i] = copyJson(value[i])
+    return copy
+  }
+  const copy: Record<string, unknown> = {}
+  for (const key in value) {
+    // JSON.parse makes own properties only; a `__proto__` key is one of them, kept as data.
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: copyJson((value as Record<string, unknown>)[key]), enumerable: true, writable: true, configurable: true })
+    else copy[key] = copyJson((value as Record<string, unknown>)[key])
+  }
+  return copy
+}
+
+/** Each request's own payload: a route that changes request.user changes nothing for the next. */
+export function copyPayload (payload: AccessTokenPayload): AccessTokenPayload {
+  return copyJson(payload) as AccessTokenPayload
+}
+
+/** A bounded LRU of verified payloads; a Map keeps insertion order, so its first key is the least recent. */
+export class VerifiedTokenCache {
+  readonly #entries = new Map<string, Entry>()
+  readonly #size: number
+  /** The longest a token may live after its iat (ms), whatever its exp says. */
+  readonly #maxAge: number
+
+  constructor (size: number, maxAge: number) {
+    this.#size = size
+    this.#maxAge = maxAge
+  }
+
+  get size (): number {
+    return this.#entries.size
+  }
+
+  /** True when the token was verified and is still held (it may have expired since). */
+  has (token: string): boolean {
+    return this.#entries.has(token)
+  }
+
+  /** A copy of the payload of a token verified before and not expired since; undefined otherwise. */
+  get (token: string): AccessTokenPayload | undefined {
+    const entry = this.#entries.get(token)
+    if (entry === undefined) return undefined
+    this.#entries.delete(token)
+    if (Date.now() >= entry.until) return undefined
+    this.#entries.set(token, entry) // the most recent now
+    return copyPayload(entry.payload)
+  }
+
+  /** Remembers a payload the verifier just accepted (a copy: the caller hands the original on). */
+  set (token: string, payload: AccessTokenPayload): void {
+    // Without the clock tolerance: the entry ends no later than the verifier's own acceptance.
+    // An nbf or iat the verifier accepted now stays accepted: only exp and maxAge end a token.
+    const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : 0
+    const aged = typeof payload.iat === 'number' ? payload.iat * 1000 + this.#maxAge : 0
+    const until = Math.min(exp, aged)
+    if (!(until > Date.now())) return
+    if (this.#entries.size >= this.#size) {
+      const oldest = this.#entries.keys().next()
+      if (oldest.done !== true) this.#entries.delete(oldest.value)
+    }
+    this.#entries.set(token, { payload: copyPayload(payload), until })
+  }
+
+  /** Forgets every token: the keys that verified them changed. */
+  clear (): void {
+    this.#entries.clear()
+  }
+}
