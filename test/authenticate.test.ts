@@ -1,7 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import jwtAuth, { MemoryStore } from '../lib/index.js'
-import { bearer, buildApp, interceptStore, login, secret } from './helpers.js'
+import { bearer, buildApp, decodePart, interceptStore, login, secret } from './helpers.js'
 
 t.test('the access token is read from the Bearer header', async t => {
   const app = await buildApp({ cookies: false })
@@ -170,4 +170,44 @@ t.test('app.jwtAuth.verifyAccessToken checks signature, claims and revocation wi
   await t.rejects(app.jwtAuth.verifyAccessToken('garbage'), { code: 'FST_JWT_AUTH_TOKEN_INVALID' })
   await app.jwtAuth.revokeSession(payload.sid)
   await t.rejects(app.jwtAuth.verifyAccessToken(tokens.access_token), { code: 'FST_JWT_AUTH_TOKEN_REVOKED' })
+})
+
+t.test('a store whose isRevoked throws at once is a 503, on the hook and on the built-in routes alike', async t => {
+  const memory = new MemoryStore()
+  const throwing = new Proxy(memory, {
+    get (target, property) {
+      if (property === 'isRevoked') return () => { throw new Error('the store broke') }
+      const value = Reflect.get(target, property, target) as unknown
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+  const app = await buildApp({ store: throwing })
+  t.teardown(() => app.close())
+  const tokens = await login(app)
+  const response = await app.inject({ url: '/me', headers: bearer(tokens.access_token) })
+  t.equal(response.statusCode, 503)
+  t.equal(response.json().code, 'FST_JWT_AUTH_STORE_UNAVAILABLE')
+  t.equal(response.headers['retry-after'], '5')
+})
+
+t.test('a store that answers isRevoked with a promise: the built-in routes wait for it', async t => {
+  const store = new MemoryStore()
+  const app = await buildApp({ store: interceptStore(store, async call => await call()) })
+  t.teardown(() => app.close())
+  const revoked = await login(app)
+  await app.jwtAuth.revokeToken(revoked.access_token)
+  const refused = await app.inject({ url: '/auth/sessions', headers: bearer(revoked.access_token) })
+  t.equal(refused.statusCode, 401, 'a revoked token, answered later')
+  t.equal(refused.json().code, 'FST_JWT_AUTH_TOKEN_REVOKED')
+  const live = await login(app)
+  t.equal((await app.inject({ url: '/auth/sessions', headers: bearer(live.access_token) })).statusCode, 200)
+  // Logout with a refresh token and an access token: the access token's session ends too, once the store answered.
+  const other = await login(app)
+  const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(live.access_token), payload: { refresh_token: other.refresh_token } })
+  t.equal(logout.statusCode, 204)
+  t.same(await store.listSessions('alice').then(sessions => sessions.map(session => session.id)).then(ids => ids.includes(decodePart(live.access_token, 1).sid as string) || ids.includes(decodePart(other.access_token, 1).sid as string)), false,
+    'both sessions ended')
+  const third = await login(app)
+  const withRevoked = await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(revoked.access_token), payload: { refresh_token: third.refresh_token } })
+  t.equal(withRevoked.statusCode, 204, 'a revoked access token beside the refresh token is ignored; the refresh token\'s session ends')
 })

@@ -24,12 +24,8 @@ class Bounded<T, R> {
   }
 
   value (value: T): void {
-    if (!this.#sweep.remove(this as unknown as Bounded<never, unknown>)) return
-    try {
-      this.#resolve(this.#map(value))
-    } catch (error) {
-      this.#reject(error)
-    }
+    // `map` is a total function of the command's reply (the store's own, e.g. EXISTS's count to a boolean).
+    if (this.#sweep.remove(this as unknown as Bounded<never, unknown>)) this.#resolve(this.#map(value))
   }
 
   error (error: unknown): void {
@@ -46,17 +42,11 @@ export class DeadlineSweep {
   /** The calls in flight, oldest first. */
   #oldest: Bounded<never, unknown> | null = null
   #newest: Bounded<never, unknown> | null = null
-  #count = 0
   #timer: NodeJS.Timeout | undefined
 
   constructor (ms: number, explain: (error: unknown) => unknown = identity) {
     this.#ms = ms
     this.explain = explain
-  }
-
-  /** How many calls are in flight. */
-  get pending (): number {
-    return this.#count
   }
 
   /** The command's answer (through `map`), or a rejection `ms` after this call if it has none by then. */
@@ -70,7 +60,6 @@ export class DeadlineSweep {
         entry.previous = this.#newest
       }
       this.#newest = entry
-      this.#count++
       if (this.#timer === undefined) this.#schedule(this.#ms)
       command.then(value => { call.value(value) }, (error: unknown) => { call.error(error) })
     })
@@ -85,7 +74,6 @@ export class DeadlineSweep {
     else call.next.previous = call.previous
     call.previous = null
     call.next = null
-    this.#count--
     return true
   }
 

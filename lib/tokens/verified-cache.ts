@@ -66,9 +66,8 @@ export class VerifiedTokenCache {
   set (token: string, payload: AccessTokenPayload): void {
     // Without the clock tolerance: the entry ends no later than the verifier's own acceptance.
     // An nbf or iat the verifier accepted now stays accepted: only exp and maxAge end a token.
-    const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : 0
-    const aged = typeof payload.iat === 'number' ? payload.iat * 1000 + this.#maxAge : 0
-    const until = Math.min(exp, aged)
+    // exp and iat are required claims: the verifier refused a token without them.
+    const until = Math.min(payload.exp * 1000, payload.iat * 1000 + this.#maxAge)
     if (!(until > Date.now())) return
     if (this.#entries.size >= this.#size) {
       const oldest = this.#entries.keys().next()
