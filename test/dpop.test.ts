@@ -421,3 +421,14 @@ for (const kind of ['MemoryStore', 'RedisStore'] as const) {
     t.match(decodePart(refreshed.access_token, 1), { acr: 'mfa', auth_time: claims.auth_time }, 'the bound refresh carries the stepped-up login')
   })
 }
+
+t.test('a revoked DPoP-bound token is refused even with a good proof', async t => {
+  const { app, base } = await service(t)
+  const keypair = await dpop.generateKeyPair('ES256')
+  const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
+  t.equal((await resource(base, tokens.access_token, keypair)).status, 200)
+  await app.jwtAuth.revokeToken(tokens.access_token)
+  const refused = await resource(base, tokens.access_token, keypair)
+  t.equal(refused.status, 401)
+  t.match(await refused.json(), { code: 'FST_JWT_AUTH_TOKEN_REVOKED' })
+})

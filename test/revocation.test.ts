@@ -79,7 +79,7 @@ t.test('revokeUser: every session and every access token issued before the call'
   await t.rejects(app.jwtAuth.revokeUser(42 as unknown as string), { code: 'FST_JWT_AUTH_INVALID_OPTION' })
 })
 
-t.test('listSessions: id, createdAt, lastUsedAt, expiresAt, userAgent, ip', async t => {
+t.test('listSessions: id, createdAt, lastUsedAt, expiresAt, authTime, persistent, userAgent, ip', async t => {
   const clock = manualClock()
   const app = await buildApp({ store: new MemoryStore({ now: clock.now }) })
   t.teardown(() => app.close())
@@ -94,6 +94,8 @@ t.test('listSessions: id, createdAt, lastUsedAt, expiresAt, userAgent, ip', asyn
     createdAt: created,
     lastUsedAt: created + 60_000,
     expiresAt: created + 60_000 + 7 * 86_400_000,
+    authTime: created,
+    persistent: true,
     userAgent: 'Firefox/140',
     ip: '127.0.0.1'
   }])

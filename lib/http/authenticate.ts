@@ -205,11 +205,7 @@ class RequestChecks {
   checkedUntilStore (request: FastifyRequest, reply: FastifyReply): Checked | Promise<AccessTokenPayload> {
     const token = extractAccessToken(request, this.context)
     const verified = this.context.access.verify(token)
-    if (verified instanceof Promise) return this.afterFetch(request, reply, token, verified)
-    if (this.needsPossession(verified)) {
-      const checked = this.afterVerify(request, reply, token, verified)
-      return checked instanceof Promise ? checked : Promise.resolve(checked)
-    }
+    if (verified instanceof Promise || this.needsPossession(verified)) return Promise.resolve(this.checkedFrom(request, reply, token, verified))
     this.bindings(request, token, verified)
     this.checked.payload = verified
     this.checked.revoked = storeAnswer(verified, this.context, request.log)
@@ -221,7 +217,11 @@ class RequestChecks {
 
   verify (request: FastifyRequest, reply: FastifyReply | undefined): Verified {
     const token = extractAccessToken(request, this.context)
-    const verified = this.context.access.verify(token)
+    return this.checkedFrom(request, reply, token, this.context.access.verify(token))
+  }
+
+  /** After verification: straight on, or once a remote key set has been fetched. */
+  checkedFrom (request: FastifyRequest, reply: FastifyReply | undefined, token: string, verified: Verified): Verified {
     return verified instanceof Promise
       ? this.afterFetch(request, reply, token, verified)
       : this.afterVerify(request, reply, token, verified)
@@ -287,7 +287,8 @@ const settled = Promise.resolve()
 export function createAuthenticate (context: AuthContext, verifyRequest: RequestVerifier): AuthenticateHook {
   const realm = context.config.realm
   const dpop = context.config.dpop
-  const checks = checksOf.get(verifyRequest) ?? new RequestChecks(context)
+  // Every verifier is made by createRequestVerifier, which registers its checks.
+  const checks = checksOf.get(verifyRequest) as RequestChecks
   // Fastify passes `done` to every hook: a synchronous answer calls it and makes no promise. Called
   // as a function (`await app.authenticate(request, reply)`), it answers a promise as it always did.
   function authenticate (request: FastifyRequest, reply: FastifyReply, done?: HookHandlerDoneFunction): Promise<void> | undefined {
