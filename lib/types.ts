@@ -369,7 +369,7 @@ export interface JwtAuthApi {
    * sessions changed.
    */
   updateClaims (sub: string, claims: ClaimsUpdate): Promise<number>
-  /** Verifies an access token (signature, claims, revocation) without a request. */
+  /** Verifies an access token (signature, claims, revocation) without a request; a DPoP-bound token is refused (no proof to check). */
   verifyAccessToken (token: string): Promise<AccessTokenPayload>
   /** Null for a verify-only registration without a store. */
   readonly store: Store | null

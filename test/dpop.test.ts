@@ -432,3 +432,51 @@ t.test('a revoked DPoP-bound token is refused even with a good proof', async t =
   t.equal(refused.status, 401)
   t.match(await refused.json(), { code: 'FST_JWT_AUTH_TOKEN_REVOKED' })
 })
+
+t.test('with fingerprint and cookies.csrf on, a bound token needs its proof and nothing else', async t => {
+  const { base } = await service(t, { cookies: { secure: false, csrf: true }, fingerprint: true })
+  const keypair = await dpop.generateKeyPair('ES256')
+  const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
+  t.equal((await resource(base, tokens.access_token, keypair)).status, 200, 'GET: no fingerprint cookie needed')
+  const post = await fetch(`${base}/profiles`, {
+    method: 'POST',
+    headers: { authorization: `DPoP ${tokens.access_token}`, dpop: await dpop.generateProof(keypair, `${base}/profiles`, 'POST', undefined, tokens.access_token) }
+  })
+  t.not(post.status, 403, 'POST: no anti-CSRF header needed (the route answers 404: only GET is routed)')
+  t.equal((await fetch(`${base}/profiles`, { headers: bearer(tokens.access_token) })).status, 401, 'still refused as Bearer')
+})
+
+t.test('app.jwtAuth.verifyAccessToken refuses a bound token: it has no request, so no proof', async t => {
+  const { app, base } = await service(t)
+  const keypair = await dpop.generateKeyPair('ES256')
+  const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
+  await t.rejects(app.jwtAuth.verifyAccessToken(tokens.access_token), { code: 'FST_JWT_AUTH_DPOP_BOUND' })
+  const plain = await (await fetch(`${base}/login`, { method: 'POST' })).json() as TokenResponse
+  t.match(await app.jwtAuth.verifyAccessToken(plain.access_token), { sub: 'alice' }, 'an unbound token still verifies')
+})
+
+t.test('a store whose isRevoked throws at once, with DPoP: a 503, and the replay check sent before it never rejects unheard', async t => {
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  const memory = new MemoryStore()
+  let broken = false
+  const store = new Proxy(memory, {
+    get (target, property) {
+      if (broken && property === 'isRevoked') return () => { throw new Error('the store broke') }
+      // The replay check fails later, as a store in an outage would.
+      if (broken && property === 'rememberProof') return async () => { await new Promise(resolve => setTimeout(resolve, 20)); throw new Error('down') }
+      const value = Reflect.get(target, property, target) as unknown
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+  const { base } = await service(t, { store })
+  const keypair = await dpop.generateKeyPair('ES256')
+  const tokens = await (await dpopLogin(base, keypair)).json() as TokenResponse
+  broken = true
+  const response = await resource(base, tokens.access_token, keypair)
+  t.equal(response.status, 503)
+  await new Promise(resolve => setTimeout(resolve, 100))
+  t.same(unhandled, [], 'no unhandled rejection')
+})

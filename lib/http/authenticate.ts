@@ -14,6 +14,7 @@ import { isCrossOriginUnsafe, safeMethods, tokenCookie } from './cookies.js'
 import { checkPossession, dpopAccessToken } from './dpop.js'
 import {
   FST_JWT_AUTH_CROSS_ORIGIN,
+  FST_JWT_AUTH_DPOP_BOUND,
   FST_JWT_AUTH_CSRF,
   FST_JWT_AUTH_FINGERPRINT_MISMATCH,
   FST_JWT_AUTH_INVALID_REQUEST,
@@ -93,9 +94,13 @@ function extractAccessToken (request: FastifyRequest, context: AuthContext): str
   return token
 }
 
-/** Verifies a token and checks it against the store. */
+/**
+ * Verifies a token and checks it against the store. A DPoP-bound token is refused: without the
+ * request there is no proof to check, and a bound token alone is never enough.
+ */
 export async function verifyAccessToken (token: string, context: AuthContext, log: FastifyBaseLogger): Promise<AccessTokenPayload> {
   const payload = await context.access.verify(token)
+  if (payload.cnf !== undefined) throw new FST_JWT_AUTH_DPOP_BOUND()
   const revoked = askStore(payload, context, log)
   if (revoked === true || (revoked !== false && await revoked)) throw new FST_JWT_AUTH_TOKEN_REVOKED()
   return payload
@@ -163,8 +168,13 @@ class RequestChecks {
     this.#dpop = context.config.dpop !== null
   }
 
-  /** Binding checks come before the store call: a token without its browser costs no round trip. */
+  /**
+   * Binding checks come before the store call: a token without its browser costs no round trip.
+   * A DPoP-bound token has neither fingerprint nor CSRF value: its proof binds it (checked next),
+   * and it never travels in a cookie.
+   */
   bindings (request: FastifyRequest, token: string, payload: AccessTokenPayload): void {
+    if (payload.cnf !== undefined) return
     const fingerprint = this.#fingerprint
     if (fingerprint !== null && !matchesDigest(request.cookies[fingerprint], payload.fgp)) {
       throw new FST_JWT_AUTH_FINGERPRINT_MISMATCH()
@@ -185,7 +195,14 @@ class RequestChecks {
     this.bindings(request, token, payload)
     // Proof of possession (DPoP): its replay check and the revocation check go to the store together.
     const proved = this.needsPossession(payload) ? checkPossession(this.context, request, reply, token, payload) : undefined
-    const revoked = askStore(payload, this.context, request.log)
+    let revoked: boolean | Promise<boolean>
+    try {
+      revoked = askStore(payload, this.context, request.log)
+    } catch (error) {
+      // A store that throws at once (a 503): the replay check already sent must not reject unheard.
+      proved?.catch(() => {})
+      throw error
+    }
     if (proved !== undefined) return bothChecked(proved, revoked, payload)
     if (revoked === false) return payload
     if (revoked === true) throw new FST_JWT_AUTH_TOKEN_REVOKED()
