@@ -25,26 +25,26 @@ function keyOf (token: string): string {
   return token.slice(token.lastIndexOf('.') + 1)
 }
 
-/**
- * A deep copy of a JSON object or array (a verified payload is parsed JSON: no cycles, no class
- * instances). The spread copies each level in one step (three times faster than key by key) and
- * makes a `__proto__` key an own data property, as JSON.parse did; only nested objects are then
- * copied on, a nested `__proto__` without the setter an assignment would call.
- */
-function copyJson<T extends object> (value: T): T {
-  const copy = (Array.isArray(value) ? value.slice() : { ...value }) as Record<string, unknown>
-  for (const key in copy) {
-    const inner = copy[key]
-    if (typeof inner !== 'object' || inner === null) continue
-    if (key === '__proto__') Object.defineProperty(copy, key, { value: copyJson(inner), enumerable: true, writable: true, configurable: true })
-    else copy[key] = copyJson(inner)
+/** A deep copy of a JSON value (a verified payload is parsed JSON: no cycles, no class instances). */
+function copyJson (value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) {
+    const copy = new Array<unknown>(value.length)
+    for (let i = 0; i < value.length; i++) copy[i] = copyJson(value[i])
+    return copy
   }
-  return copy as T
+  const copy: Record<string, unknown> = {}
+  for (const key in value) {
+    // JSON.parse makes own properties only; a `__proto__` key is one of them, kept as data.
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: copyJson((value as Record<string, unknown>)[key]), enumerable: true, writable: true, configurable: true })
+    else copy[key] = copyJson((value as Record<string, unknown>)[key])
+  }
+  return copy
 }
 
 /** Each request's own payload: a route that changes request.user changes nothing for the next. */
 export function copyPayload (payload: AccessTokenPayload): AccessTokenPayload {
-  return copyJson(payload)
+  return copyJson(payload) as AccessTokenPayload
 }
 
 /** A bounded LRU of verified payloads, by signature; a Map keeps insertion order, so its first key is the least recent. */
