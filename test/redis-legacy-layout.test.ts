@@ -1,4 +1,4 @@
-// Sessions that older versions wrote to Redis keep working until they end. Up to 0.2 a session
+// Sessions that older versions wrote to Redis keep working until they end. Before this layout a session
 // lived under its whole id (key and index member) with its claims as whole JSON and its end in
 // 'exp'; 0.1.0 also kept the predecessor in fields of its own ('prev', 'rot', 'seal'), which
 // this version reads as the newest spent generation. Each test writes the old layout by hand,
@@ -14,7 +14,7 @@ const userOf = (prefix: string, sub: string): string => `${prefix}{u:${sub64(sub
 
 interface OldSession { sessionId: string, key: string, current: string, expires: number }
 
-/** A session as 0.2 wrote it: under its whole id, whole-JSON claims, its end in 'exp'. */
+/** A session as 0.1.0 and later versions up to this layout wrote it: under its whole id, whole-JSON claims, its end in 'exp'. */
 async function writeOld (client: Redis, prefix: string, sub: string, claims: Record<string, unknown>, score?: number): Promise<OldSession> {
   const sessionId = mintSessionId(sub)
   const current = mintRefreshToken(sessionId)
@@ -67,7 +67,7 @@ t.test('RedisStore and the layouts of older versions', async t => {
     t.equal((await store.revokeSession('alice', old!.sessionId, digestRefreshToken(predecessor!)))?.id, old!.sessionId, 'logout with the 0.1.0 predecessor')
   })
 
-  t.test('a session in the 0.2 layout: every operation works on it where it is, until it ends', async t => {
+  t.test('a session in the whole-id layout: every operation works on it where it is, until it ends', async t => {
     const old = await writeOld(client, 'legacy:', 'bob', { sub: 'bob', roles: ['user'] })
     t.equal(await store.isRevoked('bob', old.sessionId, 'jti-1'), false, 'live')
     const listed = await store.listSessions('bob')
@@ -76,7 +76,7 @@ t.test('RedisStore and the layouts of older versions', async t => {
     t.match(peeked, { status: 'current', session: { id: old.sessionId, expiresAt: old.expires } })
     t.same(peeked.status === 'current' && peeked.session.claims, { sub: 'bob', roles: ['user'] }, 'its claims read as they were written')
 
-    // A claims hook's rotation: the claims it read are the session's own (as 0.2 kept them).
+    // A claims hook's rotation: the claims it read are the session's own (as that layout kept them).
     const first = rotation('bob', old.sessionId, old.current, 0)
     const rotated = await store.rotateRefreshToken({ ...first, claims: { sub: 'bob', roles: ['admin'] }, claimsFrom: { sub: 'bob', roles: ['user'] } })
     t.equal(rotated.status, 'rotated')
@@ -93,7 +93,7 @@ t.test('RedisStore and the layouts of older versions', async t => {
     t.same(await client.zrange(`${userOf('legacy:', 'bob')}:ss`, '0', '-1'), [], 'and takes it from the index')
   })
 
-  t.test('0.2 sessions: revoked by id, by token, with the user; claims of an old session updated', async t => {
+  t.test('whole-id sessions: revoked by id, by token, with the user; claims of an old session updated', async t => {
     const one = await writeOld(client, 'legacy:', 'carol', { sub: 'carol' })
     const two = await writeOld(client, 'legacy:', 'carol', { sub: 'carol' }, Date.now() + 1)
     const three = await writeOld(client, 'legacy:', 'carol', { sub: 'carol' }, Date.now() + 2)

@@ -14,8 +14,8 @@
 // sub's encoding, which the tag already holds. Memory per session is what this saves: the key,
 // and an index member short enough for the compact (listpack) encoding whatever the sub's length.
 // The session keeps its claims without the sub too (sessionClaims). An id that is not one
-// minted for its sub (a store caller's own) is named by the whole id, as every session was up
-// to 0.2: such sessions keep working until they end (see rotateLua for when they move).
+// minted for its sub (a store caller's own) is named by the whole id, as every session was in
+// earlier versions: their sessions keep working until they end (rotateLua says why they stay).
 //   <prefix>{u:<sub64>}:j:<jti>        string  a denylisted access token; expires with it
 //   <prefix>{u:<sub64>}:rv             string  left by a conditional revocation (reuse, eviction,
 //                                              logout with a refresh token): tells a notice whose
@@ -79,7 +79,7 @@ end
 
 // The session's end is its key's expiry. Redis 7 reads it back exactly (PEXPIRETIME); where it
 // cannot (Redis 6.2, or an ACL user without PEXPIRETIME), the session keeps it in 'exp' as well,
-// as every session did up to 0.2. Needs redisNow.
+// as every session of earlier versions did. Needs redisNow.
 const sessionEnd = `
 local function expireSession (key, expires)
   redis.call('PEXPIREAT', key, expires)
@@ -94,7 +94,7 @@ end
 `
 
 // The id of an index member: a name of 22 characters is the random part of an id minted for the
-// user (whose sub's encoding follows it); a longer one is a whole id (0.2 or a caller's own).
+// user (whose sub's encoding follows it); a longer one is a whole id (an earlier version's or a caller's own).
 const idOfName = `
 local function idOf (name, sub64)
   if #name == 22 then return name .. sub64 end
@@ -139,10 +139,10 @@ extendIndex(KEYS[2], now, expires)
 return result
 `
 
-// KEYS: session, index, the session's key up to 0.2 (its whole id). ARGV: session name,
+// KEYS: session, index, the session's key in earlier versions (its whole id). ARGV: session name,
 // presented, successor, sealed, idle, grace, history size, peek ('1' to only look), claims ('' to
 // keep them), the claims they replace ('' for any), the DPoP key thumbprint presented ('' for
-// none), the session id, the claims they replace as whole JSON (how 0.2 kept them).
+// none), the session id, the claims they replace as whole JSON (as earlier versions kept them).
 // Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims, bound key, authTime, acr,
 // amr, np, idle [, sealed successors...] } (authTime, acr, amr, np, idle: false when absent).
 // A session's own idle lifetime ('idle') wins over ARGV[5] when shorter.
@@ -177,9 +177,10 @@ if ARGV[2] == s[1] then
     if digest and now - tonumber(rotated) >= grace then entry = digest end
     old[#old + 1] = entry
   end
-  -- A session written by 0.2 (under its whole id) stays there until it ends (within its
-  -- lifetime): moving it would need RENAME and ZSCORE, which the ACL rule of older versions
-  -- does not grant, so an upgrade that kept its rule would fail such a session's refresh.
+  -- A session written by an earlier version (under its whole id) is not moved to its name: it
+  -- stays until it ends (within its lifetime). Moving it would need RENAME and ZSCORE, which
+  -- the ACL rule of earlier versions does not grant: an upgrade that kept its rule would fail
+  -- such a session's refresh.
   redis.call('HSET', key, 'cur', ARGV[3], 'old', table.concat(old, ' '), 'l', now)
   if s[10] then redis.call('HDEL', key, 'prev', 'rot', 'seal') end
   local claims = s[8]
@@ -218,7 +219,7 @@ end
 return { 'invalid' }
 `
 
-// KEYS: session, index, the session's key up to 0.2. ARGV: session name, successor, idle,
+// KEYS: session, index, the session's key in earlier versions. ARGV: session name, successor, idle,
 // history size, acr, amr (JSON; each '' to keep it). Returns the session as the rotation does, or nil when it is not live. A session
 // bound to a DPoP key stays bound (the request that steps it up proved the key).
 const stepUpLua = `${redisNow}${extendIndex}${sessionEnd}
@@ -245,7 +246,7 @@ extendIndex(KEYS[2], now, expires)
 return { 'rotated', s[3], now, expires, s[5], s[6], s[7], s[12] or '', now, acr, amr, s[10], s[11] }
 `
 
-// KEYS: session, index, the session's key up to 0.2. ARGV: session name, digest ('' for any),
+// KEYS: session, index, the session's key in earlier versions. ARGV: session name, digest ('' for any),
 // session id. Returns the session or nil.
 const revokeSessionLua = `${redisNow}${sessionEnd}
 local key = KEYS[1]
@@ -581,7 +582,7 @@ export class RedisStore implements Store {
       name, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace,
       reuseHistory, input.peek === true ? '1' : '', input.claims === undefined ? '' : sessionClaims(input.sub, input.claims),
       input.claimsFrom === undefined ? '' : sessionClaims(input.sub, input.claimsFrom), input.jkt ?? '', input.sessionId,
-      // 0.2 kept the claims as whole JSON: a session it wrote compares with that.
+      // Earlier versions kept the claims as whole JSON: a session they wrote compares with that.
       input.claimsFrom === undefined ? '' : JSON.stringify(input.claimsFrom)
     ) as Promise<Reply>, rotated => rotated[0] === 'reused')
     const status = reply[0] as RotateResult['status']
@@ -604,7 +605,7 @@ export class RedisStore implements Store {
   isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
     const { user, key, legacy } = this.#session(sub, sessionId)
     // One plain command, no script: EXISTS counts each key it is given, so naming each of the
-    // session's keys twice (its key, and the one 0.2 wrote it under) makes the answer
+    // session's keys twice (its key, and the one earlier versions wrote it under) makes the answer
     // unambiguous: even = no denylisted jti, and 0 = the session gone. All keys share the user's
     // slot. One promise of the store's own: the bounded answer, already mapped to a boolean.
     return this.#deadlines.bound(this.client.exists(key, key, legacy, legacy, `${user}:j:${jti}`), notLive)
@@ -755,7 +756,7 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Where a session lives: its key (by its name), and the key 0.2 wrote it under (its whole id;
+   * Where a session lives: its key (by its name), and the key earlier versions wrote it under (its whole id;
    * the same key when the id is not one minted for the sub, whose name is the whole id).
    */
   #session (sub: string, sessionId: string): { user: string, key: string, legacy: string, name: string, sub64: string } {
@@ -888,7 +889,7 @@ function subKey (sub: string): string {
 
 /**
  * Claims as a session hash keeps them: without the sub, which the key's tag names, and without
- * the JSON's opening brace, which tells them from the whole JSON of sessions written by 0.2 (or
+ * the JSON's opening brace, which tells them from the whole JSON of sessions written by earlier versions (or
  * claims that do not carry the session's sub), kept and read back as they are.
  */
 function sessionClaims (sub: string, claims: Record<string, unknown>): string {
