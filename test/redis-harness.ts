@@ -625,3 +625,22 @@ export async function startSentinel (master: RedisServer, options: SentinelOptio
     }
   }
 }
+
+/** A client that can open a MONITOR connection (an ioredis Redis). */
+interface Monitorable {
+  monitor: () => Promise<{ on: (event: 'monitor', listener: (time: string, args: string[], source: string) => void) => unknown, disconnect: () => void }>
+}
+
+/**
+ * The commands clients send to the server of `client` from now on (lower-cased names; what scripts
+ * run inside Redis is left out, `skip` leaves out more), until `stop`. Waits until MONITOR is on.
+ */
+export async function watchSentCommands (client: Monitorable, skip: (args: string[]) => boolean = () => false): Promise<{ commands: string[], stop: () => void }> {
+  const monitor = await client.monitor()
+  const commands: string[] = []
+  monitor.on('monitor', (_time, args, source) => {
+    if (source !== 'lua' && !skip(args)) commands.push(String(args[0]).toLowerCase())
+  })
+  await new Promise(resolve => setTimeout(resolve, 50))
+  return { commands, stop: () => { monitor.disconnect() } }
+}

@@ -6,7 +6,7 @@ import { Cluster, Redis } from 'ioredis'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { noticeCoverage, RedisStore } from '../lib/index.js'
 import { bearer, buildApp, login, refresh } from './helpers.js'
-import { startCluster, startRedis, startSentinel } from './redis-harness.js'
+import { startCluster, startRedis, startSentinel, watchSentCommands } from './redis-harness.js'
 import type { RedisCluster, RedisServer } from './redis-harness.js'
 import { storeContract } from './store-contract.js'
 
@@ -124,14 +124,9 @@ t.test('one Redis command per authenticated request, and one per refresh', async
   const app = await buildApp({ store: new RedisStore({ client, prefix: `calls${++prefixes}:`, selfCheck: false }) })
   t.teardown(() => app.close())
   const tokens = await login(app)
-  const monitor = await client.monitor()
-  const commands: string[] = []
-  // Commands a script runs show up with source 'lua'; only what a client sent is a round trip.
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source !== 'lua') commands.push(String(args[0]).toLowerCase())
-  })
-  t.teardown(() => monitor.disconnect())
-  await sleep(50)
+  // Commands a script runs are left out; only what a client sent is a round trip.
+  const { commands, stop } = await watchSentCommands(client)
+  t.teardown(stop)
   const before = commands.length
   t.equal((await app.inject({ url: '/me', headers: bearer(tokens.access_token) })).statusCode, 200)
   await sleep(100)

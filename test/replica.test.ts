@@ -14,7 +14,7 @@ import { noticeCoverage } from '../lib/store/store.js'
 import type { RevocationFeed } from '../lib/store/store.js'
 import type { AccessTokenPayload } from '../lib/types.js'
 import { bearer, buildApp, decodePart, login, refresh, registrationError, secret } from './helpers.js'
-import { startCluster, startRedis, startSentinel } from './redis-harness.js'
+import { startCluster, startRedis, startSentinel, watchSentCommands } from './redis-harness.js'
 
 const maxStaleness = 300 // ms
 const staleness: Duration = '300ms'
@@ -82,17 +82,12 @@ async function pair (t: Test, url: string, options: Partial<JwtAuthOptions> = {}
 
 /** The commands a client sends while `work` runs, the replica's polls of its feed left out. */
 async function commandsDuring (client: Redis, work: () => Promise<void>): Promise<string[]> {
-  const monitor = await client.monitor()
-  const commands: string[] = []
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source !== 'lua' && !args.some(arg => String(arg).includes('{revocations}'))) commands.push(String(args[0]).toLowerCase())
-  })
-  await sleep(50)
+  const { commands, stop } = await watchSentCommands(client, args => args.some(arg => String(arg).includes('{revocations}')))
   try {
     await work()
     await sleep(100)
   } finally {
-    monitor.disconnect()
+    stop()
   }
   return commands
 }

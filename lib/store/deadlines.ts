@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks'
 
 /** One call: settles with its command, or is refused at its deadline, whichever comes first. */
-class Bounded<T, R> {
+export class Bounded<T, R> {
   readonly until: number
   previous: Bounded<never, unknown> | null = null
   next: Bounded<never, unknown> | null = null
@@ -52,17 +52,26 @@ export class DeadlineSweep {
   /** The command's answer (through `map`), or a rejection `ms` after this call if it has none by then. */
   bound<T, R = T> (command: Promise<T>, map: (value: T) => R = identity as (value: T) => R): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      const call = new Bounded(this, performance.now() + this.#ms, map, resolve, reject)
-      const entry = call as unknown as Bounded<never, unknown>
-      if (this.#newest === null) this.#oldest = entry
-      else {
-        this.#newest.next = entry
-        entry.previous = this.#newest
-      }
-      this.#newest = entry
-      if (this.#timer === undefined) this.#schedule(this.#ms)
+      const call = this.track(map, resolve, reject)
       command.then(value => { call.value(value) }, (error: unknown) => { call.error(error) })
     })
+  }
+
+  /**
+   * A call whose answer the caller delivers (`value` or `error`, once; later ones are ignored),
+   * refused at its deadline like any other: for answers that share one command (check-batch.ts).
+   */
+  track<T, R> (map: (value: T) => R, resolve: (value: R) => void, reject: (error: unknown) => void): Bounded<T, R> {
+    const call = new Bounded(this, performance.now() + this.#ms, map, resolve, reject)
+    const entry = call as unknown as Bounded<never, unknown>
+    if (this.#newest === null) this.#oldest = entry
+    else {
+      this.#newest.next = entry
+      entry.previous = this.#newest
+    }
+    this.#newest = entry
+    if (this.#timer === undefined) this.#schedule(this.#ms)
+    return call
   }
 
   /** Takes a call off the list; false when it was already settled (answered, or past its deadline). */

@@ -6,7 +6,8 @@ import { requireFromPackage } from './require.js'
 /** A Lua script registered with `defineCommand`. */
 export interface RedisScriptDefinition {
   lua: string
-  numberOfKeys: number
+  /** Omitted: the script's callers pass the number of keys first. */
+  numberOfKeys?: number
   readOnly?: boolean
 }
 

@@ -56,6 +56,7 @@ import type {
 import { noticeCoverage, noticeRepeatWindow, reuseHistory } from './store.js'
 import { PendingNotices } from './pending-notices.js'
 import { DeadlineSweep } from './deadlines.js'
+import { CheckBatch, existsBatchLua } from './check-batch.js'
 import { openNoticeFeed } from './notice-feed.js'
 import type { StreamEntry } from './notice-feed.js'
 import { keySlot, noticePartitionTags, partitionOfKey } from './notice-partitions.js'
@@ -381,6 +382,7 @@ interface ScriptClient {
   fastifyJwtAuthNotice: ScriptCall
   fastifyJwtAuthFollow: ScriptCall
   fastifyJwtAuthFollowLegacy: ScriptCall
+  fastifyJwtAuthExistsBatch: (...args: Array<string | number>) => Promise<number[]>
 }
 
 export interface RedisStoreOptions {
@@ -460,6 +462,8 @@ export class RedisStore implements Store {
   readonly #errors: ConnectionErrors
   readonly #unwatch: () => void
   readonly #selfCheck: 'warn' | 'fail' | false
+  /** A single Redis's revocation checks, sent together per event-loop round; null on a Cluster. */
+  readonly #checks: CheckBatch | null
   /** True with `selfCheck: 'fail'`: the plugin's ready() waits for the probe and fails with it. */
   readonly probeFailsStart: boolean
 
@@ -529,7 +533,17 @@ export class RedisStore implements Store {
     this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 3, lua: noticeLua })
     this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
     this.client.defineCommand('fastifyJwtAuthFollowLegacy', { numberOfKeys: 2, lua: followLegacyLua, readOnly: true })
+    this.client.defineCommand('fastifyJwtAuthExistsBatch', { lua: existsBatchLua, readOnly: true })
     this.#scripts = this.#wrapScripts(this.client as unknown as ScriptClient)
+    this.#checks = isCluster
+      ? null
+      : new CheckBatch({
+        exists: (...keys) => this.client.exists(...keys),
+        existsBatch: this.#scripts.fastifyJwtAuthExistsBatch,
+        deadlines: this.#deadlines,
+        answer: notLive,
+        keysPerCheck: 5
+      })
   }
 
   /**
@@ -553,7 +567,8 @@ export class RedisStore implements Store {
       fastifyJwtAuthStepUp: (...args) => this.#acknowledged(String(args[0]), client.fastifyJwtAuthStepUp(...args), reply => reply !== null),
       fastifyJwtAuthNotice: (...args) => client.fastifyJwtAuthNotice(...args),
       fastifyJwtAuthFollow: (...args) => client.fastifyJwtAuthFollow(...args),
-      fastifyJwtAuthFollowLegacy: (...args) => client.fastifyJwtAuthFollowLegacy(...args)
+      fastifyJwtAuthFollowLegacy: (...args) => client.fastifyJwtAuthFollowLegacy(...args),
+      fastifyJwtAuthExistsBatch: (...args) => client.fastifyJwtAuthExistsBatch(...args)
     }
   }
 
@@ -604,11 +619,15 @@ export class RedisStore implements Store {
 
   isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
     const { user, key, legacy } = this.#session(sub, sessionId)
-    // One plain command, no script: EXISTS counts each key it is given, so naming each of the
-    // session's keys twice (its key, and the one earlier versions wrote it under) makes the answer
-    // unambiguous: even = no denylisted jti, and 0 = the session gone. All keys share the user's
-    // slot. One promise of the store's own: the bounded answer, already mapped to a boolean.
-    return this.#deadlines.bound(this.client.exists(key, key, legacy, legacy, `${user}:j:${jti}`), notLive)
+    // EXISTS counts each key it is given, so naming each of the session's keys twice (its key,
+    // and the one earlier versions wrote it under) makes the answer unambiguous: 2 (or 4 when
+    // both are one key) = session live and jti not denylisted; 0 = session gone; odd = the jti
+    // denylisted. All keys share the user's slot. On a single Redis the checks of one event-loop
+    // round share one call (check-batch.ts); on a Cluster each is one EXISTS. One promise of the
+    // store's own: the bounded answer, already mapped to a boolean.
+    const keys = [key, key, legacy, legacy, `${user}:j:${jti}`]
+    if (this.#checks !== null) return this.#checks.check(keys)
+    return this.#deadlines.bound(this.client.exists(...keys), notLive)
   }
 
   // Unconditional revocations post their notice first: a replica then asks the store about that

@@ -1,0 +1,82 @@
+// Revocation checks asked while the event loop handles one round of I/O travel to a single Redis
+// as one command. Under load many requests arrive in one round (one socket callback each); each
+// asks EXISTS on its own keys. Sent one by one, each check costs ioredis a command object, an
+// encoding and a reply to parse, and Redis a command to parse and answer, on the same cores as the
+// app. Batched, a round's checks are one script call that answers every EXISTS count at once.
+//
+// The batch is sent in the event loop's check phase (setImmediate), after the poll phase that read
+// the requests: it waits for no timer and adds no more latency than the rest of that round. A
+// batch of one is the plain EXISTS it replaces (a script costs Redis more than one command). Each
+// check keeps its own deadline from the moment it was asked (deadlines.ts), so a hung Redis fails
+// every check of a batch on time. Not for a Cluster: the keys of different users are in different
+// slots, which one script cannot touch (ioredis pipelines per node there).
+import type { Bounded, DeadlineSweep } from './deadlines.js'
+
+/** KEYS: the keys of each check in turn. ARGV: keys per check. Returns each check's EXISTS count. */
+export const existsBatchLua = `
+local size = tonumber(ARGV[1])
+local counts = {}
+for first = 1, #KEYS, size do
+  counts[#counts + 1] = redis.call('EXISTS', unpack(KEYS, first, first + size - 1))
+end
+return counts
+`
+
+/** Most checks in one script call: a larger round goes as several, so no call blocks Redis long. */
+export const maxBatch = 256
+
+export interface CheckBatchParts {
+  /** EXISTS on one check's keys. */
+  exists: (...keys: string[]) => Promise<number>
+  /** The batch script: how many keys, the keys of every check, then the number of keys per check. */
+  existsBatch: (...args: Array<string | number>) => Promise<number[]>
+  deadlines: DeadlineSweep
+  /** The check's answer from its EXISTS count. */
+  answer: (count: number) => boolean
+  /** How many keys each check names (every check names as many). */
+  keysPerCheck: number
+}
+
+export class CheckBatch {
+  readonly #parts: CheckBatchParts
+  #keys: string[] = []
+  #calls: Array<Bounded<number, boolean>> = []
+  readonly #send = (): void => { this.#flush() }
+
+  constructor (parts: CheckBatchParts) {
+    this.#parts = parts
+  }
+
+  /** The answer for these keys (as many as keysPerCheck), sent with the other checks of this round. */
+  check (keys: readonly string[]): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const call = this.#parts.deadlines.track(this.#parts.answer, resolve, reject)
+      if (this.#calls.push(call) === 1) setImmediate(this.#send)
+      for (const key of keys) this.#keys.push(key)
+    })
+  }
+
+  #flush (): void {
+    const calls = this.#calls
+    const keys = this.#keys
+    this.#calls = []
+    this.#keys = []
+    if (calls.length === 1) {
+      const call = calls[0] as Bounded<number, boolean>
+      this.#parts.exists(...keys).then(count => { call.value(count) }, (error: unknown) => { call.error(error) })
+      return
+    }
+    const size = this.#parts.keysPerCheck
+    for (let first = 0; first < calls.length; first += maxBatch) {
+      const part = calls.slice(first, first + maxBatch)
+      const args: Array<string | number> = keys.slice(first * size, (first + part.length) * size)
+      args.unshift(args.length)
+      args.push(size)
+      this.#parts.existsBatch(...args).then(counts => {
+        for (let i = 0; i < part.length; i++) (part[i] as Bounded<number, boolean>).value(counts[i] as number)
+      }, (error: unknown) => {
+        for (const call of part) call.error(error)
+      })
+    }
+  }
+}

@@ -1,0 +1,128 @@
+// RedisStore on a single Redis sends the revocation checks asked in one event-loop round as one
+// script call (lib/store/check-batch.ts): each check still gets its own answer, a round of one is
+// the plain EXISTS, a large round goes as several calls, and a failed call fails each of its
+// checks (a 503 for each request), never another round's. On a real redis-server, counted with
+// MONITOR.
+import t from 'tap'
+import type { Test } from 'tap'
+import { Redis } from 'ioredis'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { RedisStore } from '../lib/index.js'
+import { maxBatch } from '../lib/store/check-batch.js'
+import { bearer, buildApp, decodePart, login } from './helpers.js'
+import { startRedis, watchSentCommands } from './redis-harness.js'
+import type { RedisServer } from './redis-harness.js'
+
+let server: RedisServer
+const clients: Redis[] = []
+let prefixes = 0
+
+t.before(async () => { server = await startRedis() })
+t.teardown(async () => {
+  for (const client of clients) client.disconnect()
+  await server?.stop()
+})
+
+function client (options: Record<string, unknown> = {}): Redis {
+  const made = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1, ...options })
+  clients.push(made)
+  return made
+}
+
+interface Check { sub: string, sid: string, jti: string }
+
+/** What clients send from now on (not what scripts run), until the test ends. */
+async function watchCommands (t: Test): Promise<string[]> {
+  const base = client()
+  await base.ping()
+  const { commands, stop } = await watchSentCommands(base)
+  t.teardown(stop)
+  return commands
+}
+
+/** An app on its own prefix with `users` logged in, one session each: their tokens' checks. */
+async function withUsers (t: Test, users: number): Promise<{ store: RedisStore, checks: Check[], tokens: string[] }> {
+  const store = new RedisStore({ client: client(), prefix: `batch${++prefixes}:`, selfCheck: false })
+  const app = await buildApp({ store })
+  t.teardown(() => app.close())
+  const tokens: string[] = []
+  const checks: Check[] = []
+  for (let i = 0; i < users; i++) {
+    const token = (await login(app, { sub: `user-${i}` })).access_token
+    const payload = decodePart(token, 1)
+    tokens.push(token)
+    checks.push({ sub: String(payload.sub), sid: String(payload.sid), jti: String(payload.jti) })
+  }
+  // The revocations below: a denylisted token, an ended session, every session of a user.
+  await app.jwtAuth.revokeToken(tokens[1] as string)
+  await store.revokeSession('user-2', (checks[2] as Check).sid)
+  await store.revokeUser('user-3')
+  return { store, checks, tokens }
+}
+
+const expected = (i: number): boolean => i >= 1 && i <= 3
+
+t.test('checks asked together get their own answers from one script call', async t => {
+  const { store, checks } = await withUsers(t, 8)
+  const commands = await watchCommands(t)
+  // A session that never existed and a made-up jti of a live session, asked in the same round.
+  const asked = [...checks, { sub: 'user-0', sid: 'never-existed', jti: 'x' }, { ...(checks[0] as Check), jti: 'made-up' }]
+  const answers = await Promise.all(asked.map(async check => await store.isRevoked(check.sub, check.sid, check.jti)))
+  t.same(answers, [...checks.map((_, i) => expected(i)), true, false], 'revoked, live and unknown answered each for itself')
+  await sleep(100)
+  t.equal(commands.length, 1, 'one command for the whole round')
+  t.match(commands, [/^eval(sha)?$/], 'a script call, not one EXISTS per check')
+})
+
+t.test('a check alone is the plain EXISTS', async t => {
+  const { store, checks } = await withUsers(t, 4)
+  const commands = await watchCommands(t)
+  t.equal(await store.isRevoked('user-1', (checks[1] as Check).sid, (checks[1] as Check).jti), true, 'the denylisted token')
+  t.equal(await store.isRevoked('user-0', (checks[0] as Check).sid, (checks[0] as Check).jti), false, 'the live token, in the next round')
+  await sleep(100)
+  t.same(commands, ['exists', 'exists'], 'one EXISTS per round of one check')
+})
+
+t.test(`a round of more than ${maxBatch} checks goes as several script calls, each answered`, async t => {
+  const { store, checks } = await withUsers(t, 5)
+  const commands = await watchCommands(t)
+  const count = maxBatch * 2 + 3
+  const answers = await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const check = checks[i % checks.length] as Check
+    return await store.isRevoked(check.sub, check.sid, check.jti)
+  }))
+  t.same(answers, Array.from({ length: count }, (_, i) => expected(i % checks.length)), 'every check its own answer')
+  await sleep(100)
+  t.equal(commands.length, 3, `${count} checks in ${Math.ceil(count / maxBatch)} calls`)
+})
+
+t.test('concurrent requests over HTTP: each token judged on its own while sharing calls', async t => {
+  const { checks, tokens } = await withUsers(t, 6)
+  const app = await buildApp({ store: new RedisStore({ client: client(), prefix: `batch${prefixes}:`, selfCheck: false }) })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const send = async (): Promise<number[]> => await Promise.all(Array.from({ length: 60 }, async (_, i) => {
+    const response = await fetch(`http://127.0.0.1:${port}/me`, { headers: bearer(tokens[i % tokens.length] as string) })
+    await response.arrayBuffer()
+    return response.status
+  }))
+  // The first wave opens the connections (one by one); the second arrives on them at once.
+  await send()
+  const commands = await watchCommands(t)
+  const statuses = await send()
+  t.same(statuses, statuses.map((_, i) => expected(i % checks.length) ? 401 : 200), 'revoked tokens 401, live ones 200')
+  await sleep(100)
+  t.ok(commands.length < 60, `fewer store commands than requests (${commands.length} for 60)`)
+})
+
+t.test('a failed call fails each of its checks, and the next round is unaffected', async t => {
+  // No offline queue: until the connection is ready a command fails at once.
+  const offline = client({ enableOfflineQueue: false })
+  const store = new RedisStore({ client: offline, prefix: `batch${++prefixes}:`, selfCheck: false })
+  const results = await Promise.allSettled([store.isRevoked('a', 's', 'j'), store.isRevoked('b', 's', 'j'), store.isRevoked('c', 's', 'j')])
+  t.same(results.map(result => result.status), ['rejected', 'rejected', 'rejected'], 'a batch of three: each rejected')
+  await t.rejects(store.isRevoked('a', 's', 'j'), 'a round of one: rejected')
+  if (offline.status !== 'ready') await new Promise(resolve => offline.once('ready', resolve))
+  t.equal(await store.isRevoked('a', 's', 'j'), true, 'once connected, the next round is answered (no such session: revoked)')
+})
