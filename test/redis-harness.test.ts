@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis, Cluster } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
-import { freePort, startRedis, startCluster, startSentinel } from './redis-harness.js'
+import { freePort, startRedis, startCluster, startSentinel, sweepOrphans } from './redis-harness.js'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 
 function client (t: Test, options: RedisOptions): Redis {
   const redis = new Redis(options)
@@ -210,4 +212,28 @@ t.test('a start that fails half-way leaves no process and no temp dir behind', a
   await t.rejects(startRedis(), /exited during start-up \(3\)/)
   await t.rejects(startCluster(), /exited during start-up \(3\)/)
   t.same(await readdir(temp), [], 'no temp dir left')
+})
+
+t.test('a test process killed by a signal leaves a redis-server that the next harness load stops', async t => {
+  const fixture = join(__dirname, 'fixtures', 'orphan-redis.ts')
+  const child = spawn(process.execPath, [...process.execArgv, fixture], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let output = ''
+  child.stdout.setEncoding('utf8')
+  child.stdout.on('data', (chunk: string) => { output += chunk })
+  while (!output.includes('\n')) await once(child.stdout, 'data')
+  const port = Number(output.trim())
+  const redis = client(t, { port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null })
+  const pid = await pidOf(redis)
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+  t.equal(alive(pid), true, 'the killed test process left its redis-server running (no exit hook ran)')
+  const dirs = (await readdir(tmpdir())).filter(name => name.startsWith('fja-redis-'))
+  t.ok(sweepOrphans() >= 1, 'the sweep stopped it')
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise(resolve => setTimeout(resolve, 20))
+  t.equal(alive(pid), false, 'the orphan is gone')
+  t.ok(await refused(port), 'its port refuses connections')
+  const left = (await readdir(tmpdir())).filter(name => name.startsWith('fja-redis-'))
+  t.ok(left.length < dirs.length, 'its temp dir is removed')
+  t.equal(sweepOrphans(), 0, 'the servers of live test processes, this one\'s included, are left alone')
 })

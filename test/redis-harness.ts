@@ -4,13 +4,15 @@
 // The processes run with `--daemonize no` and are spawned by this module, so stop() can wait
 // for the real exit of the very process it started. Children are unref'd (a forgotten stop()
 // does not hang the test process) and any still alive when the test process exits are killed
-// by an 'exit' hook, so a crashed or forgetful test does not leave daemons behind.
+// by an 'exit' hook, so a crashed or forgetful test does not leave daemons behind. A test
+// process killed by a signal runs no hook: each temp dir names its owner, and the next test
+// process that loads the harness stops the servers of owners that are gone (sweepOrphans).
 import { spawn, execFile } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createServer, connect } from 'node:net'
 import type { Server } from 'node:net'
 import { mkdtemp, rm, writeFile, readFile, mkdir } from 'node:fs/promises'
-import { rmSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -192,8 +194,62 @@ process.once('exit', () => {
 async function makeTempDir (prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
   liveDirs.add(dir)
+  // Who started what is in here: a later test process sweeps it if this one dies by a signal.
+  writeFileSync(join(dir, ownerFile), String(process.pid))
   return dir
 }
+
+const ownerFile = 'owner.pid'
+
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Kills the redis-servers of test processes that died without their 'exit' hook (killed by a
+ * signal, as tap does to a test past its timeout), and removes their temp dirs. Only dirs this
+ * harness made (an owner.pid inside) whose owner is gone; only a process whose pidfile is in such
+ * a dir and whose command line is still that redis-server on that port (a pid may be reused).
+ * Runs once when the harness loads; returns how many servers it stopped.
+ */
+export function sweepOrphans (): number {
+  let stopped = 0
+  let entries: string[]
+  try { entries = readdirSync(tmpdir()) } catch { return 0 }
+  for (const entry of entries) {
+    if (!entry.startsWith('fja-redis-')) continue
+    const dir = join(tmpdir(), entry)
+    let files: string[]
+    let owner: number
+    try {
+      files = readdirSync(dir)
+      owner = Number(readFileSync(join(dir, ownerFile), 'utf8'))
+    } catch {
+      continue // not ours, or being made right now
+    }
+    if (!Number.isSafeInteger(owner) || owner <= 0 || isAlive(owner)) continue
+    for (const file of files) {
+      const port = /^(?:redis|sentinel)-(\d+)\.pid$/.exec(file)?.[1]
+      if (port === undefined) continue
+      try {
+        const pid = Number(readFileSync(join(dir, file), 'utf8'))
+        const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        if (commandLine.startsWith('redis-server') && commandLine.includes(`:${port}`)) {
+          process.kill(pid, 'SIGKILL')
+          stopped++
+        }
+      } catch {}
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return stopped
+}
+sweepOrphans()
 
 async function removeTempDir (dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true })

@@ -39,6 +39,40 @@ t.test('the cache holds at most its size, evicting the least recently used token
   t.equal(cache.get('c')?.sub, 'c')
 })
 
+t.test('entries are found by signature but hold only for the exact token', async t => {
+  const cache = new VerifiedTokenCache(10, 900_000)
+  cache.set('header.payload.signature', payload('alice'))
+  t.equal(cache.has('header.other-payload.signature'), false, 'another payload under the same signature is not held')
+  t.equal(cache.get('header.other-payload.signature'), undefined)
+  t.equal(cache.get('other-header.payload.signature'), undefined, 'nor another header')
+  t.equal(cache.get('header.payload.signature')?.sub, 'alice', 'the token itself still is')
+
+  // Over HTTP: a verified token's signature copied onto a payload of the attacker's choosing.
+  const app = await buildApp()
+  t.teardown(() => app.close())
+  const token = (await login(app)).access_token
+  t.equal((await app.inject({ url: '/me', headers: bearer(token) })).statusCode, 200, 'the real token is now cached')
+  const [header, body, signature] = token.split('.') as [string, string, string]
+  const claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Record<string, unknown>
+  const tampered = `${header}.${Buffer.from(JSON.stringify({ ...claims, roles: ['admin'] })).toString('base64url')}.${signature}`
+  const response = await app.inject({ url: '/me', headers: bearer(tampered) })
+  t.equal(response.statusCode, 401, 'the copied signature admits nothing')
+  t.equal((await app.inject({ url: '/me', headers: bearer(token) })).json().roles[0], 'user', 'and the real token keeps its own claims')
+})
+
+t.test('the entry a check found is never handed out once the cache let it go', async t => {
+  const cache = new VerifiedTokenCache(1, 900_000)
+  cache.set('a.a.a', payload('a'))
+  t.equal(cache.has('a.a.a'), true)
+  cache.clear()
+  t.equal(cache.get('a.a.a'), undefined, 'cleared between the check and the get (a key left the key set)')
+  cache.set('a.a.a', payload('a'))
+  t.equal(cache.has('a.a.a'), true)
+  cache.set('b.b.b', payload('b'))
+  t.equal(cache.get('a.a.a'), undefined, 'evicted between the check and the get')
+  t.equal(cache.size, 1)
+})
+
 t.test('each get is a deep copy of its own; a __proto__ claim stays data', async t => {
   const cache = new VerifiedTokenCache(10, 900_000)
   const original = payload('alice', ['user'])

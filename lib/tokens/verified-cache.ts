@@ -4,39 +4,55 @@
 import type { AccessTokenPayload } from '../types.js'
 
 interface Entry {
+  /** The whole token: an entry is found by the signature, and holds only for this exact token. */
+  token: string
+  /** Its key in the map: the token's last segment (the signature). */
+  key: string
   payload: AccessTokenPayload
   /** Epoch ms after which the entry is dropped: the token's exp, or the end of its maximum age. */
   until: number
 }
 
-/** A deep copy of a JSON value (a verified payload is parsed JSON: no cycles, no class instances). */
-function copyJson (value: unknown): unknown {
-  if (value === null || typeof value !== 'object') return value
-  if (Array.isArray(value)) {
-    const copy = new Array<unknown>(value.length)
-    for (let i = 0; i < value.length; i++) copy[i] = copyJson(value[i])
-    return copy
+/**
+ * The map key of a token: its signature. Each request brings its token as a new string, whose hash
+ * a Map computes over every character (~0.7 µs for a 350-character token); the signature is a
+ * tenth of that. The entry then compares the whole token, so a token with another header or
+ * payload under a copied signature is never taken for the one verified.
+ */
+function keyOf (token: string): string {
+  return token.slice(token.lastIndexOf('.') + 1)
+}
+
+/**
+ * A deep copy of a JSON object or array (a verified payload is parsed JSON: no cycles, no class
+ * instances). The spread copies each level in one step (three times faster than key by key) and
+ * makes a `__proto__` key an own data property, as JSON.parse did; only nested objects are then
+ * copied on, a nested `__proto__` without the setter an assignment would call.
+ */
+function copyJson<T extends object> (value: T): T {
+  const copy = (Array.isArray(value) ? value.slice() : { ...value }) as Record<string, unknown>
+  for (const key in copy) {
+    const inner = copy[key]
+    if (typeof inner !== 'object' || inner === null) continue
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: copyJson(inner), enumerable: true, writable: true, configurable: true })
+    else copy[key] = copyJson(inner)
   }
-  const copy: Record<string, unknown> = {}
-  for (const key in value) {
-    // JSON.parse makes own properties only; a `__proto__` key is one of them, kept as data.
-    if (key === '__proto__') Object.defineProperty(copy, key, { value: copyJson((value as Record<string, unknown>)[key]), enumerable: true, writable: true, configurable: true })
-    else copy[key] = copyJson((value as Record<string, unknown>)[key])
-  }
-  return copy
+  return copy as T
 }
 
 /** Each request's own payload: a route that changes request.user changes nothing for the next. */
 export function copyPayload (payload: AccessTokenPayload): AccessTokenPayload {
-  return copyJson(payload) as AccessTokenPayload
+  return copyJson(payload)
 }
 
-/** A bounded LRU of verified payloads; a Map keeps insertion order, so its first key is the least recent. */
+/** A bounded LRU of verified payloads, by signature; a Map keeps insertion order, so its first key is the least recent. */
 export class VerifiedTokenCache {
   readonly #entries = new Map<string, Entry>()
   readonly #size: number
   /** The longest a token may live after its iat (ms), whatever its exp says. */
   readonly #maxAge: number
+  /** The entry the last `has` found (undefined once a `get`, `set` or `clear` came after it). */
+  #looked: Entry | undefined
 
   constructor (size: number, maxAge: number) {
     this.#size = size
@@ -49,16 +65,20 @@ export class VerifiedTokenCache {
 
   /** True when the token was verified and is still held (it may have expired since). */
   has (token: string): boolean {
-    return this.#entries.has(token)
+    const entry = this.#find(token)
+    // The request that asked goes on to `get` the same token: it finds the entry without a lookup.
+    this.#looked = entry
+    return entry !== undefined
   }
 
   /** A copy of the payload of a token verified before and not expired since; undefined otherwise. */
   get (token: string): AccessTokenPayload | undefined {
-    const entry = this.#entries.get(token)
+    const entry = this.#find(token)
+    this.#looked = undefined
     if (entry === undefined) return undefined
-    this.#entries.delete(token)
+    this.#entries.delete(entry.key)
     if (Date.now() >= entry.until) return undefined
-    this.#entries.set(token, entry) // the most recent now
+    this.#entries.set(entry.key, entry) // the most recent now
     return copyPayload(entry.payload)
   }
 
@@ -69,15 +89,26 @@ export class VerifiedTokenCache {
     // exp and iat are required claims: the verifier refused a token without them.
     const until = Math.min(payload.exp * 1000, payload.iat * 1000 + this.#maxAge)
     if (!(until > Date.now())) return
+    this.#looked = undefined
+    const key = keyOf(token)
     if (this.#entries.size >= this.#size) {
       const oldest = this.#entries.keys().next()
       if (oldest.done !== true) this.#entries.delete(oldest.value)
     }
-    this.#entries.set(token, { payload: copyPayload(payload), until })
+    this.#entries.set(key, { token, key, payload: copyPayload(payload), until })
+  }
+
+  /** The entry of exactly this token, if held: the one `has` just found, or the map's. */
+  #find (token: string): Entry | undefined {
+    const looked = this.#looked
+    if (looked !== undefined && looked.token === token) return looked
+    const entry = this.#entries.get(keyOf(token))
+    return entry !== undefined && entry.token === token ? entry : undefined
   }
 
   /** Forgets every token: the keys that verified them changed. */
   clear (): void {
+    this.#looked = undefined
     this.#entries.clear()
   }
 }
