@@ -39,7 +39,7 @@ t.test('RedisStore and the layouts of older versions', async t => {
   t.teardown(() => server.stop())
   const client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
   t.teardown(() => { client.disconnect() })
-  const store = new RedisStore({ client, prefix: 'legacy:' })
+  const store = new RedisStore({ client, prefix: 'legacy:', sessionLayout: 'compact' })
 
   t.test('a session in the 0.1.0 layout: its predecessor gets grace, then counts as spent, and logout takes it', async t => {
     let old: OldSession
@@ -132,7 +132,7 @@ t.test('the new layout: named by the random part, claims without the sub, compac
   t.teardown(() => server.stop())
   const client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
   t.teardown(() => { client.disconnect() })
-  const store = new RedisStore({ client })
+  const store = new RedisStore({ client, sessionLayout: 'compact' })
   const sub = '3f2b8c4e-1d2a-4b5c-9e8f-0a1b2c3d4e5f'
   const sessionId = mintSessionId(sub)
   const user = userOf('fja:', sub)
@@ -179,7 +179,7 @@ t.test('the new layout: named by the random part, claims without the sub, compac
   t.equal(await store.isRevoked('erin', 'erin-1', 'other'), true, 'gone')
 })
 
-t.test('a Redis user that may not run PEXPIRETIME: each session keeps its end in a field', async t => {
+t.test('a Redis user that may not run PEXPIRETIME: each compact session keeps its end in a field', async t => {
   const server = await startRedis()
   t.teardown(() => server.stop())
   const admin = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
@@ -187,7 +187,7 @@ t.test('a Redis user that may not run PEXPIRETIME: each session keeps its end in
   await admin.call('ACL', 'SETUSER', 'older', 'on', '>older-password-5', '~*', 'resetchannels', '+@all', '-pexpiretime')
   const client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1, username: 'older', password: 'older-password-5' })
   t.teardown(() => { client.disconnect() })
-  const store = new RedisStore({ client })
+  const store = new RedisStore({ client, sessionLayout: 'compact' })
   const sessionId = mintSessionId('frank')
   const { session } = await store.createSession({ sub: 'frank', sessionId, refreshDigest: 'd0', claims: { sub: 'frank' }, lifetime: 60_000, idleTimeout: 30_000, maxSessions: 5 })
   const key = `${userOf('fja:', 'frank')}:s:${sessionId.slice(0, 22)}`
@@ -199,3 +199,99 @@ t.test('a Redis user that may not run PEXPIRETIME: each session keeps its end in
   t.match(await store.rotateRefreshToken({ sub: 'frank', sessionId, presentedDigest: 'd0', successorDigest: 'd2', sealedSuccessor: 's2', idleTimeout: 30_000, reuseGrace: 60_000 }), { status: 'grace', session: { expiresAt } }, 'read from it')
   t.match(await store.revokeSession('frank', sessionId), { expiresAt })
 })
+
+// sessionLayout 'compatible' (the default): a rolling upgrade shares the Redis with instances of
+// earlier versions, which read only the whole-id layout. Each session is written as they wrote it.
+t.test("the 'compatible' layout writes sessions exactly as earlier versions did", async t => {
+  const server = await startRedis()
+  t.teardown(() => server.stop())
+  const client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+  t.teardown(() => { client.disconnect() })
+  const store = new RedisStore({ client, sessionLayout: 'compatible' })
+  const sub = 'grace'
+  const user = userOf('fja:', sub)
+  const sessionId = mintSessionId(sub)
+  const key = `${user}:s:${sessionId}`
+  const { session } = await store.createSession({ sub, sessionId, refreshDigest: 'd0', claims: { sub, roles: ['user'] }, lifetime: 120_000, idleTimeout: 60_000, maxSessions: 5, userAgent: 'ua', ip: '127.0.0.1' })
+  t.same((await client.keys(`${user}*`)).sort(), [key, `${user}:ss`], 'the whole-id key, and no other')
+  t.same(await client.zrange(`${user}:ss`, '0', '-1'), [sessionId], 'the index member is the whole id')
+  const c = String(session.createdAt)
+  t.same(await client.hgetall(key), { cur: 'd0', cl: JSON.stringify({ sub, roles: ['user'] }), c, l: c, abs: String(session.createdAt + 120_000), exp: String(session.expiresAt), ua: 'ua', ip: '127.0.0.1' }, 'the fields earlier versions wrote: whole-JSON claims, the end in exp')
+  t.equal(await client.pexpiretime(key), session.expiresAt, 'expiring at its end')
+
+  const rotated = await store.rotateRefreshToken({ sub, sessionId, presentedDigest: 'd0', successorDigest: 'd1', sealedSuccessor: 's1', idleTimeout: 60_000, reuseGrace: 0, claims: { sub, roles: ['admin'] }, claimsFrom: { sub, roles: ['user'] } })
+  t.equal(rotated.status, 'rotated')
+  const expiresAt = rotated.status === 'rotated' ? rotated.session.expiresAt : 0
+  t.match(await client.hgetall(key), { cur: 'd1', cl: JSON.stringify({ sub, roles: ['admin'] }), exp: String(expiresAt) }, 'a rotation keeps the old layout: whole JSON, exp moved')
+  const stepped = await store.stepUpSession({ sub, sessionId, successorDigest: 'd2', idleTimeout: 60_000, acr: 'mfa' })
+  t.equal(await client.hget(key, 'exp'), String(stepped?.expiresAt), 'so does a step-up')
+  t.equal(await store.updateClaims(sub, { sub, roles: ['auditor'] }), 1)
+  t.equal(await client.hget(key, 'cl'), JSON.stringify({ sub, roles: ['auditor'] }), 'and updateClaims')
+  t.same(await client.zrange(`${user}:ss`, '0', '-1'), [sessionId])
+
+  // The eviction's answer names the session by its id, as the index member already is.
+  const second = mintSessionId(sub)
+  const { evicted } = await store.createSession({ sub, sessionId: second, refreshDigest: 'e0', claims: { sub }, lifetime: 60_000, idleTimeout: 60_000, maxSessions: 1 })
+  t.same(evicted, [sessionId])
+  t.same(await client.zrange(`${user}:ss`, '0', '-1'), [second])
+  t.same(await client.hget(`${user}:s:${second}`, 'cl'), JSON.stringify({ sub }), 'claims of only the sub: still whole JSON')
+})
+
+t.test("instances with 'compatible' and 'compact' on one Redis read, rotate, step up, list and revoke each other's sessions", async t => {
+  const server = await startRedis()
+  t.teardown(() => server.stop())
+  const client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+  t.teardown(() => { client.disconnect() })
+  const stores = { compatible: new RedisStore({ client, sessionLayout: 'compatible' }), compact: new RedisStore({ client, sessionLayout: 'compact' }) }
+  for (const [writer, reader] of [['compatible', 'compact'], ['compact', 'compatible']] as const) {
+    const sub = `user-of-${writer}`
+    const user = userOf('fja:', sub)
+    const w = stores[writer]
+    const r = stores[reader]
+    const sessionId = mintSessionId(sub)
+    const key = writer === 'compatible' ? `${user}:s:${sessionId}` : `${user}:s:${sessionId.slice(0, 22)}`
+    const { session } = await w.createSession({ sub, sessionId, refreshDigest: 'd0', claims: { sub, roles: ['user'] }, lifetime: 120_000, idleTimeout: 60_000, maxSessions: 5, userAgent: 'ua' })
+    t.equal(await client.exists(key), 1, `${writer}: written in its layout`)
+    t.equal(await r.isRevoked(sub, sessionId, 'j'), false, `${reader} sees a ${writer} session live`)
+    t.match(await r.listSessions(sub), [{ id: sessionId, expiresAt: session.expiresAt, userAgent: 'ua' }], `${reader} lists it`)
+    const peeked = await r.rotateRefreshToken({ sub, sessionId, presentedDigest: 'd0', successorDigest: 'x', sealedSuccessor: 'x', idleTimeout: 60_000, reuseGrace: 0, peek: true })
+    t.same(peeked.status === 'current' && peeked.session.claims, { sub, roles: ['user'] }, `${reader} reads its claims`)
+    const rotated = await r.rotateRefreshToken({ sub, sessionId, presentedDigest: 'd0', successorDigest: 'd1', sealedSuccessor: 's1', idleTimeout: 60_000, reuseGrace: 60_000, claims: { sub, roles: ['admin'] }, claimsFrom: { sub, roles: ['user'] } })
+    t.same(rotated.status === 'rotated' && rotated.session.claims, { sub, roles: ['admin'] }, `${reader} rotates it, with a hook's claims`)
+    t.equal(await client.exists(key), 1, 'it stays under its key')
+    const back = await w.rotateRefreshToken({ sub, sessionId, presentedDigest: 'd1', successorDigest: 'd2', sealedSuccessor: 's2', idleTimeout: 60_000, reuseGrace: 60_000 })
+    t.same(back.status === 'rotated' && back.session.claims, { sub, roles: ['admin'] }, `${writer} rotates what ${reader} rotated`)
+    const grace = await r.rotateRefreshToken({ sub, sessionId, presentedDigest: 'd1', successorDigest: 'd3', sealedSuccessor: 's3', idleTimeout: 60_000, reuseGrace: 60_000 })
+    t.equal(grace.status, 'grace', `${reader}: the spent token within grace`)
+    t.match(await r.stepUpSession({ sub, sessionId, successorDigest: 'd4', idleTimeout: 60_000, acr: 'mfa' }), { id: sessionId, acr: 'mfa', claims: { sub, roles: ['admin'] } }, `${reader} steps it up`)
+    t.equal(await r.updateClaims(sub, { sub, roles: ['auditor'] }), 1)
+    const read = await w.rotateRefreshToken({ sub, sessionId, presentedDigest: 'd4', successorDigest: 'x', sealedSuccessor: 'x', idleTimeout: 60_000, reuseGrace: 0, peek: true })
+    t.same(read.status === 'current' && read.session.claims, { sub, roles: ['auditor'] }, `${writer} reads the claims ${reader} wrote`)
+    t.match(await r.revokeSession(sub, sessionId, 'd4'), { id: sessionId }, `${reader} revokes it by its token`)
+    t.equal(await w.isRevoked(sub, sessionId, 'j'), true, `${writer} sees it revoked`)
+    t.equal(await client.exists(key, `${user}:ss`), 0, 'nothing left of it')
+
+    // Reuse, by id, eviction and revokeUser across the layouts.
+    const one = mintSessionId(sub)
+    await w.createSession({ sub, sessionId: one, refreshDigest: 'a0', claims: { sub }, lifetime: 60_000, idleTimeout: 60_000, maxSessions: 5 })
+    await r.rotateRefreshToken({ sub, sessionId: one, presentedDigest: 'a0', successorDigest: 'a1', sealedSuccessor: 's', idleTimeout: 60_000, reuseGrace: 0 })
+    t.equal((await w.rotateRefreshToken({ sub, sessionId: one, presentedDigest: 'a0', successorDigest: 'a2', sealedSuccessor: 's', idleTimeout: 60_000, reuseGrace: 0 })).status, 'reused', 'a replay after the other layout rotated it')
+    t.same(await r.listSessions(sub), [], 'reuse took it from the index')
+    const two = mintSessionId(sub)
+    await w.createSession({ sub, sessionId: two, refreshDigest: 'b0', claims: { sub }, lifetime: 60_000, idleTimeout: 60_000, maxSessions: 5 })
+    t.match(await r.revokeSession(sub, two), { id: two }, `${reader} revokes a ${writer} session by id`)
+    t.same(await w.listSessions(sub), [])
+    const three = mintSessionId(sub)
+    await w.createSession({ sub, sessionId: three, refreshDigest: 'c0', claims: { sub }, lifetime: 60_000, idleTimeout: 60_000, maxSessions: 5 })
+    const four = mintSessionId(sub)
+    await r.createSession({ sub, sessionId: four, refreshDigest: 'c1', claims: { sub }, lifetime: 60_000, idleTimeout: 60_000, maxSessions: 5 })
+    t.same((await w.listSessions(sub)).map(s => s.id), [three, four], 'one index with both layouts, in order')
+    const five = mintSessionId(sub)
+    const { evicted } = await w.createSession({ sub, sessionId: five, refreshDigest: 'c2', claims: { sub }, lifetime: 60_000, idleTimeout: 60_000, maxSessions: 2 })
+    t.same(evicted, [three], 'the oldest evicted by its id')
+    t.equal(await r.revokeUser(sub), 2, 'revokeUser takes both layouts')
+    t.equal(await w.isRevoked(sub, four, 'j'), true)
+    t.equal(await r.isRevoked(sub, five, 'j'), true)
+  }
+})
+

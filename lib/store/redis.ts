@@ -6,16 +6,21 @@
 //
 // Key layout (every key of one user shares the hash tag {u:<base64url(sub)>}, so each script
 // touches one Cluster slot; the sub is encoded so that no sub can break out of the tag):
-//   <prefix>{u:<sub64>}:s:<name>       hash    one session; expires with the session (its end
-//                                              is the key's expiry: no field holds it on Redis 7)
+//   <prefix>{u:<sub64>}:s:<name>       hash    one session; expires with the session
 //   <prefix>{u:<sub64>}:ss             zset    the user's session names in creation order;
 //                                              expires with the user's last session
-// A session's name is the random part of its id (22 characters): the rest of the id is the
-// sub's encoding, which the tag already holds. Memory per session is what this saves: the key,
-// and an index member short enough for the compact (listpack) encoding whatever the sub's length.
-// The session keeps its claims without the sub too (sessionClaims). An id that is not one
-// minted for its sub (a store caller's own) is named by the whole id, as every session was in
-// earlier versions: their sessions keep working until they end (rotateLua says why they stay).
+// Two session layouts (the sessionLayout option picks the one written; both are always read,
+// so instances with either setting share one Redis):
+// - 'compatible' (the default) writes as earlier versions did, so that their instances sharing
+//   the Redis during a rolling upgrade read and rotate what this one writes: the name is the
+//   whole session id, the claims whole JSON, the end in an 'exp' field as well as the expiry.
+// - 'compact': a session's name is the random part of its id (22 characters): the rest of the
+//   id is the sub's encoding, which the tag already holds. Memory per session is what this
+//   saves: the key, and an index member short enough for the compact (listpack) encoding
+//   whatever the sub's length. The session keeps its claims without the sub too
+//   (sessionClaims), and on Redis 7 its end only as the key's expiry (PEXPIRETIME).
+//   An id that is not one minted for its sub (a store caller's own) is named by the whole id.
+// A session stays under the key it was written with until it ends (rotateLua says why).
 //   <prefix>{u:<sub64>}:j:<jti>        string  a denylisted access token; expires with it
 //   <prefix>{u:<sub64>}:rv             string  left by a conditional revocation (reuse, eviction,
 //                                              logout with a refresh token): tells a notice whose
@@ -80,11 +85,12 @@ end
 
 // The session's end is its key's expiry. Redis 7 reads it back exactly (PEXPIRETIME); where it
 // cannot (Redis 6.2, or an ACL user without PEXPIRETIME), the session keeps it in 'exp' as well,
-// as every session of earlier versions did. Needs redisNow.
+// as every session of earlier versions did. The compatible layout ('1' as keep) always writes
+// 'exp': earlier versions read a session's end from it alone. Needs redisNow.
 const sessionEnd = `
-local function expireSession (key, expires)
+local function expireSession (key, expires, keep)
   redis.call('PEXPIREAT', key, expires)
-  if type(redis.pcall('PEXPIRETIME', key)) == 'number' then redis.call('HDEL', key, 'exp')
+  if keep ~= '1' and type(redis.pcall('PEXPIRETIME', key)) == 'number' then redis.call('HDEL', key, 'exp')
   else redis.call('HSET', key, 'exp', expires) end
 end
 local function endOf (key, stored)
@@ -103,9 +109,9 @@ local function idOf (name, sub64)
 end
 `
 
-// KEYS: session, index. ARGV: session name, digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix,
+// KEYS: session, index. ARGV: index member (by the store's layout), digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix,
 // DPoP key thumbprint ('' for none), acr, amr (JSON), not persistent ('1'), the session's own
-// idle lifetime (each '' when absent), the sub's encoding. Returns { now, expiresAt, evicted ids... }.
+// idle lifetime (each '' when absent), the sub's encoding, '1' to keep 'exp' (sessionEnd). Returns { now, expiresAt, evicted ids... }.
 const createSessionLua = `${redisNow}${extendIndex}${sessionEnd}${idOfName}
 local absolute = now + tonumber(ARGV[4])
 local expires = math.min(absolute, now + tonumber(ARGV[5]))
@@ -116,7 +122,7 @@ if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'k', ARGV[10]) end
 for i, field in ipairs({ 'acr', 'amr', 'np', 'idle' }) do
   if ARGV[10 + i] ~= '' then redis.call('HSET', KEYS[1], field, ARGV[10 + i]) end
 end
-expireSession(KEYS[1], expires)
+expireSession(KEYS[1], expires, ARGV[16])
 -- 2. drop index entries whose session has expired
 for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   if redis.call('EXISTS', ARGV[9] .. id) == 0 then redis.call('ZREM', KEYS[2], id) end
@@ -140,10 +146,12 @@ extendIndex(KEYS[2], now, expires)
 return result
 `
 
-// KEYS: session, index, the session's key in earlier versions (its whole id). ARGV: session name,
+// KEYS: session (by the store's layout), index, its key in the other layout. ARGV: session name,
 // presented, successor, sealed, idle, grace, history size, peek ('1' to only look), claims ('' to
 // keep them), the claims they replace ('' for any), the DPoP key thumbprint presented ('' for
-// none), the session id, the claims they replace as whole JSON (as earlier versions kept them).
+// none), the session id, the claims they replace as whole JSON (as earlier versions kept them),
+// '1' to keep 'exp' (sessionEnd). KEYS[1] is where a new session would be written (by the store's
+// layout), KEYS[3] the other layout's key: a session is found under either.
 // Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims, bound key, authTime, acr,
 // amr, np, idle [, sealed successors...] } (authTime, acr, amr, np, idle: false when absent).
 // A session's own idle lifetime ('idle') wins over ARGV[5] when shorter.
@@ -190,7 +198,7 @@ if ARGV[2] == s[1] then
     claims = ARGV[9]
     redis.call('HSET', key, 'cl', claims)
   end
-  expireSession(key, expires)
+  expireSession(key, expires, ARGV[14])
   extendIndex(KEYS[2], now, expires)
   return { 'rotated', s[3], now, expires, s[6], s[7], claims, jkt, unpack(login) }
 end
@@ -220,8 +228,8 @@ end
 return { 'invalid' }
 `
 
-// KEYS: session, index, the session's key in earlier versions. ARGV: session name, successor, idle,
-// history size, acr, amr (JSON; each '' to keep it). Returns the session as the rotation does, or nil when it is not live. A session
+// KEYS: session (by the store's layout), index, its key in the other layout. ARGV: session name, successor, idle,
+// history size, acr, amr (JSON; each '' to keep it), '1' to keep 'exp' (sessionEnd). Returns the session as the rotation does, or nil when it is not live. A session
 // bound to a DPoP key stays bound (the request that steps it up proved the key).
 const stepUpLua = `${redisNow}${extendIndex}${sessionEnd}
 local key = KEYS[1]
@@ -242,12 +250,12 @@ local expires = math.min(tonumber(s[2]), now + math.min(tonumber(ARGV[3]), tonum
 redis.call('HSET', key, 'cur', ARGV[2], 'old', table.concat(old, ' '), 'l', now, 'at', now)
 if acr then redis.call('HSET', key, 'acr', acr) end
 if amr then redis.call('HSET', key, 'amr', amr) end
-expireSession(key, expires)
+expireSession(key, expires, ARGV[7])
 extendIndex(KEYS[2], now, expires)
 return { 'rotated', s[3], now, expires, s[5], s[6], s[7], s[12] or '', now, acr, amr, s[10], s[11] }
 `
 
-// KEYS: session, index, the session's key in earlier versions. ARGV: session name, digest ('' for any),
+// KEYS: session (by the store's layout), index, its key in the other layout. ARGV: session name, digest ('' for any),
 // session id. Returns the session or nil.
 const revokeSessionLua = `${redisNow}${sessionEnd}
 local key = KEYS[1]
@@ -414,6 +422,19 @@ export interface RedisStoreOptions {
    * 'fail' makes app.ready() reject when there is one (or Redis does not answer), false only PINGs.
    */
   selfCheck?: 'warn' | 'fail' | false
+  /**
+   * How sessions are written (both layouts are read whatever this says; see docs/stores.md).
+   * 'compatible' (default) writes each session exactly as earlier versions did (its key and index
+   * member by the whole session id, its claims as whole JSON, its end in an 'exp' field), so that
+   * instances of those versions sharing the Redis read and rotate the sessions this one writes:
+   * keep it while any instance older than this version shares the Redis (a rolling upgrade).
+   * 'compact' writes a session by the random part of its id, its claims without the sub, its end
+   * as the key's expiry alone on Redis 7: less memory per session, but unreadable to earlier
+   * versions (their instances would log those sessions out). Set it once every instance runs this
+   * version or later; going back to an earlier version then logs out the sessions written so.
+   * A later major version may make 'compact' the default.
+   */
+  sessionLayout?: 'compatible' | 'compact'
 }
 
 export interface ReplicaAcknowledgement {
@@ -462,6 +483,8 @@ export class RedisStore implements Store {
   readonly #errors: ConnectionErrors
   readonly #unwatch: () => void
   readonly #selfCheck: 'warn' | 'fail' | false
+  /** 'compact' writes sessions in the compact layout; 'compatible' as earlier versions did. */
+  readonly #compact: boolean
   /** A single Redis's revocation checks, sent together per event-loop round; null on a Cluster. */
   readonly #checks: CheckBatch | null
   /** True with `selfCheck: 'fail'`: the plugin's ready() waits for the probe and fails with it. */
@@ -484,6 +507,11 @@ export class RedisStore implements Store {
       throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore selfCheck', "must be 'warn', 'fail' or false")
     }
     this.#selfCheck = selfCheck
+    const layout = options.sessionLayout ?? 'compatible'
+    if (layout !== 'compatible' && layout !== 'compact') {
+      throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore sessionLayout', "must be 'compatible' or 'compact'")
+    }
+    this.#compact = layout === 'compact'
     this.probeFailsStart = selfCheck === 'fail'
     this.#prefix = prefix
     this.#ownsClient = options.client === undefined
@@ -573,13 +601,13 @@ export class RedisStore implements Store {
   }
 
   async createSession (input: CreateSessionInput): Promise<CreateSessionResult> {
-    const { user, key, name, sub64 } = this.#session(input.sub, input.sessionId)
+    const { user, key, member, sub64 } = this.#session(input.sub, input.sessionId)
     const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthCreateSession(
       key, `${user}:ss`,
-      name, input.refreshDigest, sessionClaims(input.sub, input.claims), input.lifetime, input.idleTimeout, input.maxSessions,
+      member, input.refreshDigest, this.#claims(input.sub, input.claims), input.lifetime, input.idleTimeout, input.maxSessions,
       input.userAgent ?? '', input.ip ?? '', `${user}:s:`, input.jkt ?? '',
       input.acr ?? '', input.amr === undefined ? '' : JSON.stringify(input.amr), input.persistent === false ? '1' : '', input.sessionIdleTimeout ?? '',
-      sub64
+      sub64, this.#keepExp
     ) as Promise<Reply>, created => created.length > 2)
     const evicted = reply.slice(2) as string[]
     const now = Number(reply[0])
@@ -591,14 +619,15 @@ export class RedisStore implements Store {
   }
 
   async rotateRefreshToken (input: RotateInput): Promise<RotateResult> {
-    const { user, key, legacy, name } = this.#session(input.sub, input.sessionId)
+    const { user, key, other, name } = this.#session(input.sub, input.sessionId)
     const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthRotate(
-      key, `${user}:ss`, legacy,
+      key, `${user}:ss`, other,
       name, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace,
-      reuseHistory, input.peek === true ? '1' : '', input.claims === undefined ? '' : sessionClaims(input.sub, input.claims),
+      reuseHistory, input.peek === true ? '1' : '', input.claims === undefined ? '' : this.#claims(input.sub, input.claims),
       input.claimsFrom === undefined ? '' : sessionClaims(input.sub, input.claimsFrom), input.jkt ?? '', input.sessionId,
-      // Earlier versions kept the claims as whole JSON: a session they wrote compares with that.
-      input.claimsFrom === undefined ? '' : JSON.stringify(input.claimsFrom)
+      // The compatible layout (and earlier versions) keep the claims as whole JSON: a session
+      // written so compares with that.
+      input.claimsFrom === undefined ? '' : JSON.stringify(input.claimsFrom), this.#keepExp
     ) as Promise<Reply>, rotated => rotated[0] === 'reused')
     const status = reply[0] as RotateResult['status']
     if (status === 'invalid' || status === 'reused') return { status }
@@ -609,23 +638,24 @@ export class RedisStore implements Store {
   }
 
   async stepUpSession (input: StepUpInput): Promise<SessionRecord | null> {
-    const { user, key, legacy, name } = this.#session(input.sub, input.sessionId)
+    const { user, key, other, name } = this.#session(input.sub, input.sessionId)
     const reply = await this.#call(this.#scripts.fastifyJwtAuthStepUp(
-      key, `${user}:ss`, legacy,
-      name, input.successorDigest, input.idleTimeout, reuseHistory, input.acr ?? '', input.amr === undefined ? '' : JSON.stringify(input.amr)
+      key, `${user}:ss`, other,
+      name, input.successorDigest, input.idleTimeout, reuseHistory, input.acr ?? '', input.amr === undefined ? '' : JSON.stringify(input.amr),
+      this.#keepExp
     ) as Promise<Reply | null>)
     return reply === null ? null : sessionOf(input.sub, input.sessionId, reply)
   }
 
   isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
-    const { user, key, legacy } = this.#session(sub, sessionId)
-    // EXISTS counts each key it is given, so naming each of the session's keys twice (its key,
-    // and the one earlier versions wrote it under) makes the answer unambiguous: 2 (or 4 when
+    const { user, key, other } = this.#session(sub, sessionId)
+    // EXISTS counts each key it is given, so naming each of the session's keys twice (its key in
+    // each layout) makes the answer unambiguous: 2 (or 4 when
     // both are one key) = session live and jti not denylisted; 0 = session gone; odd = the jti
     // denylisted. All keys share the user's slot. On a single Redis the checks of one event-loop
     // round share one call (check-batch.ts); on a Cluster each is one EXISTS. One promise of the
     // store's own: the bounded answer, already mapped to a boolean.
-    const keys = [key, key, legacy, legacy, `${user}:j:${jti}`]
+    const keys = [key, key, other, other, `${user}:j:${jti}`]
     if (this.#checks !== null) return this.#checks.check(keys)
     return this.#deadlines.bound(this.client.exists(...keys), notLive)
   }
@@ -647,10 +677,10 @@ export class RedisStore implements Store {
   }
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
-    const { user, key, legacy, name } = this.#session(sub, sessionId)
+    const { user, key, other, name } = this.#session(sub, sessionId)
     // Sent only when called: by id, the revocation must wait for its notice.
     const call = (): Promise<Reply | null> => this.#scripts.fastifyJwtAuthRevokeSession(
-      key, `${user}:ss`, legacy, name, refreshDigest ?? '', sessionId
+      key, `${user}:ss`, other, name, refreshDigest ?? '', sessionId
     ) as Promise<Reply | null>
     let reply: Reply | null
     if (refreshDigest === undefined) {
@@ -689,7 +719,7 @@ export class RedisStore implements Store {
 
   async updateClaims (sub: string, claims: Record<string, unknown>): Promise<number> {
     const user = this.#userKey(sub)
-    return await this.#call(this.#scripts.fastifyJwtAuthUpdateClaims(`${user}:ss`, `${user}:s:`, sessionClaims(sub, claims))) as number
+    return await this.#call(this.#scripts.fastifyJwtAuthUpdateClaims(`${user}:ss`, `${user}:s:`, this.#claims(sub, claims))) as number
   }
 
   /** Told by the plugin where to log the client's errors (each distinct cause at most every 30 s). */
@@ -775,15 +805,32 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Where a session lives: its key (by its name), and the key earlier versions wrote it under (its whole id;
-   * the same key when the id is not one minted for the sub, whose name is the whole id).
+   * Where a session lives. Its compact name is the random part of its id (the whole id when the
+   * id is not one minted for the sub); its key and index member in the compatible layout are
+   * the whole id, as earlier versions wrote them. `key` and `member` are where this store's
+   * layout writes it, `other` the other layout's key (the same key when both names are one):
+   * a session is read under either, whichever layout wrote it.
    */
-  #session (sub: string, sessionId: string): { user: string, key: string, legacy: string, name: string, sub64: string } {
+  #session (sub: string, sessionId: string): { user: string, key: string, other: string, member: string, name: string, sub64: string } {
     const sub64 = subKey(sub)
     const user = `${this.#prefix}{u:${sub64}}`
     const minted = sessionId.length > sessionRandomLength && sessionId.slice(sessionRandomLength) === sub64
     const name = minted ? sessionId.slice(0, sessionRandomLength) : sessionId
-    return { user, key: `${user}:s:${name}`, legacy: `${user}:s:${sessionId}`, name, sub64 }
+    const compact = `${user}:s:${name}`
+    const whole = `${user}:s:${sessionId}`
+    return this.#compact
+      ? { user, key: compact, other: whole, member: name, name, sub64 }
+      : { user, key: whole, other: compact, member: sessionId, name, sub64 }
+  }
+
+  /** Claims as this store's layout writes them (sessionClaims, or whole JSON as earlier versions). */
+  #claims (sub: string, claims: Record<string, unknown>): string {
+    return this.#compact ? sessionClaims(sub, claims) : JSON.stringify(claims)
+  }
+
+  /** The keep-'exp' argument of the scripts that set a session's end (sessionEnd). */
+  get #keepExp (): string {
+    return this.#compact ? '' : '1'
   }
 
   /** How many users wait for a revocation notice to be retried (bounded by maxPendingNotices). */
@@ -894,7 +941,7 @@ export class RedisStore implements Store {
 }
 
 /**
- * EXISTS key key legacy legacy jti: 2 is a live session (4 when both names are one key) whose
+ * EXISTS key key other other jti: 2 is a live session (4 when both names are one key) whose
  * jti is not denylisted; anything else is revoked.
  */
 function notLive (count: number): boolean {
