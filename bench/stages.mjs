@@ -109,6 +109,15 @@ for (let i = 0; i < 1000; i++) {
 }
 let next = 0
 await stage('the same, 1,000 distinct tokens cycled', () => app.authenticate(requests[next++ % 1000], reply, done))
+// From a socket, each request's header is a new string (whose hash a Map has not computed yet).
+const headerBytes = requests.map(r => Buffer.from(r.headers.authorization, 'latin1'))
+const fresh = { headers: { authorization: '' }, cookies: {}, method: 'GET', log: app.log, user: undefined }
+await stage('a new header string per request alone (Buffer to string, the baseline of the next row)', () => { fresh.headers.authorization = headerBytes[next++ % 1000].toString('latin1') })
+await stage('the same, 1,000 tokens, each request a new header string (as from a socket)', () => {
+  fresh.headers.authorization = headerBytes[next++ % 1000].toString('latin1')
+  fresh.user = undefined
+  return app.authenticate(fresh, reply, done)
+})
 const uncached = Fastify()
 await uncached.register(jwtAuth, { secret: SECRET, issuer: ISSUER, audience: AUDIENCE, store, accessToken: { cacheSize: 0 } })
 await uncached.ready()

@@ -126,3 +126,26 @@ t.test('a failed call fails each of its checks, and the next round is unaffected
   if (offline.status !== 'ready') await new Promise(resolve => offline.once('ready', resolve))
   t.equal(await store.isRevoked('a', 's', 'j'), true, 'once connected, the next round is answered (no such session: revoked)')
 })
+
+t.test('with enableAutoPipelining the batch goes out as it is, in no pipeline of its own', async t => {
+  const pipelining = client({ enableAutoPipelining: true })
+  const defaults = (Redis as unknown as { defaultOptions: { autoPipeliningIgnoredCommands: string[] } }).defaultOptions
+  const shared = [...defaults.autoPipeliningIgnoredCommands]
+  const store = new RedisStore({ client: pipelining, prefix: `batch${++prefixes}:`, selfCheck: false })
+  const again = new RedisStore({ client: pipelining, prefix: `batch${++prefixes}:`, selfCheck: false })
+  t.same(pipelining.options.autoPipeliningIgnoredCommands, ['fastifyJwtAuthExistsBatch'], 'this client leaves only the batch out, once for two stores')
+  t.same(defaults.autoPipeliningIgnoredCommands, shared, 'the defaults other clients share are untouched')
+  await pipelining.ping()
+  const answers = Promise.all([store.isRevoked('a', 's', 'j'), store.isRevoked('b', 's', 'j'), store.isRevoked('c', 's', 'j')])
+  // The round's batch is sent in the check phase; a command ioredis auto-pipelined would wait in its queue.
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(pipelining.autoPipelineQueueSize, 0, 'nothing waits in the auto-pipeline queue')
+  t.same(await answers, [true, true, true])
+  t.equal(await again.isRevoked('d', 's', 'j'), true, 'the second store checks as well')
+
+  // A client whose options have no such list (not every client an app passes in is ioredis's own).
+  const bare = client()
+  delete (bare.options as { autoPipeliningIgnoredCommands?: unknown }).autoPipeliningIgnoredCommands
+  const plain = new RedisStore({ client: bare, prefix: `batch${++prefixes}:`, selfCheck: false })
+  t.same(await Promise.all([plain.isRevoked('a', 's', 'j'), plain.isRevoked('b', 's', 'j')]), [true, true], 'its checks are batched all the same')
+})

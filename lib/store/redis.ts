@@ -562,6 +562,13 @@ export class RedisStore implements Store {
     this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
     this.client.defineCommand('fastifyJwtAuthFollowLegacy', { numberOfKeys: 2, lua: followLegacyLua, readOnly: true })
     this.client.defineCommand('fastifyJwtAuthExistsBatch', { lua: existsBatchLua, readOnly: true })
+    // The batch is already one command per round: ioredis's auto-pipelining would wrap it in a
+    // pipeline of its own each round (a Pipeline object that copies every defined command), at
+    // about 2.8 µs of CPU per check. Only this command is left out; the app's are untouched. A new
+    // array on this client's options: ioredis shares its default array between clients.
+    const clientOptions = this.client.options as { autoPipeliningIgnoredCommands?: unknown }
+    const ignored = clientOptions.autoPipeliningIgnoredCommands
+    if (Array.isArray(ignored) && !ignored.includes('fastifyJwtAuthExistsBatch')) clientOptions.autoPipeliningIgnoredCommands = [...ignored as unknown[], 'fastifyJwtAuthExistsBatch']
     this.#scripts = this.#wrapScripts(this.client as unknown as ScriptClient)
     this.#checks = isCluster
       ? null
