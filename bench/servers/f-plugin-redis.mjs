@@ -5,5 +5,5 @@ import { REDIS_PORT, PREFIX } from './common.mjs'
 import { startPlugin } from './plugin.mjs'
 
 // The client options the README recommends: fail fast, auto-pipelining, commandTimeout.
-const redis = new Redis({ host: '127.0.0.1', port: REDIS_PORT, maxRetriesPerRequest: 1, enableAutoPipelining: true, commandTimeout: 2000 })
+const redis = new Redis({ host: '127.0.0.1', port: REDIS_PORT, maxRetriesPerRequest: 1, enableAutoPipelining: true })
 await startPlugin(new RedisStore({ client: redis, prefix: PREFIX }), async () => { redis.disconnect() })
