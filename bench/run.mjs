@@ -307,10 +307,20 @@ async function signVerify () {
   return { fastJwtSign, fastJwtVerify, fastJwtCacheHit, payloadCopy, pluginVerify, pluginLogin, tokenBytes: accessToken.length }
 }
 
-async function memory (redisPort) {
-  const prefix = `bench-mem-${randomBytes(4).toString('hex')}:`
+// Each session layout under two prefixes: the default 'fja:', as a default install stores it,
+// and a 19-character one like the earlier bench's 'bench-mem-xxxxxxxx:' (the issue's figures were
+// measured with it). Each character of the prefix is in every key, and moves a session's key
+// across allocator size classes. The bench's Redis is its own, and the load variants use 'bench:'.
+const memoryCases = [
+  { prefix: 'fja:', sessionLayout: 'compatible' },
+  { prefix: 'fja:', sessionLayout: 'compact' },
+  { prefix: `bench-mem-${randomBytes(4).toString('hex')}:`, sessionLayout: 'compatible' },
+  { prefix: `bench-mem-${randomBytes(4).toString('hex')}:`, sessionLayout: 'compact' }
+]
+
+async function memory (redisPort, { prefix, sessionLayout }) {
   const redis = new Redis({ host: '127.0.0.1', port: redisPort, maxRetriesPerRequest: 1, enableAutoPipelining: true })
-  const app = await pluginApp(new RedisStore({ client: redis, prefix }))
+  const app = await pluginApp(new RedisStore({ client: redis, prefix, sessionLayout }))
   const usedMemory = async () => Number((await redis.info('memory')).match(/used_memory:(\d+)/)[1])
   const usage = async key => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
   const keysOf = async pattern => {
@@ -356,6 +366,8 @@ async function memory (redisPort) {
     sampleKeys: { session: sessionKeys[0], index: indexKeys[0], deny: denyKeys[0] }
   }
   await app.close()
+  // The next case starts from an empty prefix (the two layouts share 'fja:').
+  for (const key of await keysOf('*')) await redis.del(key)
   redis.disconnect()
   return result
 }
@@ -412,7 +424,8 @@ async function main () {
     console.error('sign/verify...')
     const crypto = await signVerify()
     console.error('memory...')
-    const mem = await memory(redis.port)
+    const mems = []
+    for (const memoryCase of memoryCases) mems.push({ ...memoryCase, ...await memory(redis.port, memoryCase) })
 
     // Per round and token count, each variant against (b) of the same round: the ratios do not
     // mix a busy round of one variant with a quiet round of another.
@@ -476,13 +489,18 @@ async function main () {
       `app.jwtAuth.verifyAccessToken with MemoryStore, one token again and again ${fmt(crypto.pluginVerify, 1)} µs/op (a verified-token cache hit, its copy and the revocation check); ` +
       `login (app.inject POST /login, MemoryStore) ${fmt(crypto.pluginLogin, 1)} µs/op`)
     out.push('')
-    out.push(`Redis memory (RedisStore, ${MEMORY_N} sessions of ${MEMORY_N} users, then ${MEMORY_N} access tokens revoked; MEMORY USAGE ... SAMPLES 0):`)
-    out.push(`- session hash: ${fmt(mem.hashBytes)} bytes each (${mem.sessions} keys)`)
-    out.push(`- session index (zset) with 1 session: ${fmt(mem.indexBytes)} bytes each (${mem.indexes} keys); with 10 sessions of one user: ${fmt(mem.indexShareOfTen)} bytes per session`)
-    out.push(`- per active session: ${fmt(mem.hashBytes + mem.indexBytes)} bytes (one session per user), ${fmt(mem.hashBytes + mem.indexShareOfTen)} bytes (10 sessions per user)`)
-    out.push(`- per revoked access token (denylist string): ${fmt(mem.denyBytes)} bytes (${mem.denied} keys), plus its revocation notice (stream entry, kept one access lifetime): ${fmt(mem.noticeBytes)} bytes`)
-    out.push(`- cross-check, INFO used_memory delta: ${fmt(mem.usedPerSession)} bytes per login, ${fmt(mem.usedPerRevoked)} bytes per revocation`)
-    out.push(`- key examples: \`${mem.sampleKeys.session}\`, \`${mem.sampleKeys.index}\`, \`${mem.sampleKeys.deny}\``)
+    out.push(`Redis memory per active session (RedisStore, ${MEMORY_N} sessions of ${MEMORY_N} users; MEMORY USAGE ... SAMPLES 0), one session per user / 10 sessions per user:`)
+    for (const mem of mems) out.push(`- sessionLayout '${mem.sessionLayout}', prefix ${mem.prefix} (${mem.prefix.length} characters): ${fmt(mem.hashBytes + mem.indexBytes)} / ${fmt(mem.hashBytes + mem.indexShareOfTen)} bytes`)
+    for (const mem of mems) {
+      out.push('')
+      out.push(`Redis memory, sessionLayout '${mem.sessionLayout}', prefix ${mem.prefix} (${MEMORY_N} sessions of ${MEMORY_N} users, then ${MEMORY_N} access tokens revoked; MEMORY USAGE ... SAMPLES 0):`)
+      out.push(`- session hash: ${fmt(mem.hashBytes)} bytes each (${mem.sessions} keys)`)
+      out.push(`- session index (zset) with 1 session: ${fmt(mem.indexBytes)} bytes each (${mem.indexes} keys); with 10 sessions of one user: ${fmt(mem.indexShareOfTen)} bytes per session`)
+      out.push(`- per active session: ${fmt(mem.hashBytes + mem.indexBytes)} bytes (one session per user), ${fmt(mem.hashBytes + mem.indexShareOfTen)} bytes (10 sessions per user)`)
+      out.push(`- per revoked access token (denylist string): ${fmt(mem.denyBytes)} bytes (${mem.denied} keys), plus its revocation notice (stream entry, kept one access lifetime): ${fmt(mem.noticeBytes)} bytes`)
+      out.push(`- cross-check, INFO used_memory delta: ${fmt(mem.usedPerSession)} bytes per login, ${fmt(mem.usedPerRevoked)} bytes per revocation`)
+      out.push(`- key examples: \`${mem.sampleKeys.session}\`, \`${mem.sampleKeys.index}\`, \`${mem.sampleKeys.deny}\``)
+    }
     out.push('')
     out.push(`Total bench time: ${fmt((Date.now() - startedAt.getTime()) / 1000)} s`)
     console.log(out.join('\n'))

@@ -38,11 +38,12 @@ function clusterClient (): Cluster {
 }
 
 /** A store on its own prefix, so tests never see each other's keys. */
-function newStore (client: Redis | Cluster): RedisStore {
-  return new RedisStore({ client, prefix: `test${++prefixes}:` })
+function newStore (client: Redis | Cluster, sessionLayout?: 'compatible' | 'compact'): RedisStore {
+  return new RedisStore({ client, prefix: `test${++prefixes}:`, sessionLayout })
 }
 
 storeContract(t, { name: 'RedisStore (standalone)', unit: 250, create: async () => newStore(standaloneClient()), advance: async ms => { await sleep(ms) } })
+storeContract(t, { name: 'RedisStore (standalone, compact layout)', unit: 250, create: async () => newStore(standaloneClient(), 'compact'), advance: async ms => { await sleep(ms) } })
 storeContract(t, { name: 'RedisStore (Cluster)', unit: 250, create: async () => newStore(clusterClient()), advance: async ms => { await sleep(ms) } })
 
 t.test('RedisStore options are checked', async t => {
@@ -51,6 +52,7 @@ t.test('RedisStore options are checked', async t => {
   t.throws(() => new RedisStore({ client, url: server.url }), { code: 'FST_JWT_AUTH_INVALID_OPTION' }, 'not both')
   t.throws(() => new RedisStore({ client, prefix: 'a{b}:' }), { code: 'FST_JWT_AUTH_INVALID_OPTION' }, 'no braces: they would move the hash tag')
   t.throws(() => new RedisStore({ client, commandTimeout: 0 }), { code: 'FST_JWT_AUTH_INVALID_OPTION' })
+  t.throws(() => new RedisStore({ client, sessionLayout: 'small' as never }), { code: 'FST_JWT_AUTH_INVALID_OPTION', message: /sessionLayout/ })
 })
 
 t.test('a client passed in is never closed; a client made from { url } is closed with the app', async t => {

@@ -33,3 +33,10 @@ async function findings (store: RedisStore): Promise<Array<SelfCheckFinding['che
   return (await store.runSelfCheck()).map(finding => finding.check)
 }
 void findings
+
+// The session layout written: two, 'compatible' being the default.
+const layouts: RedisStoreOptions[] = [{ url: 'redis://localhost', sessionLayout: 'compatible' }, { url: 'redis://localhost', sessionLayout: 'compact' }, { url: 'redis://localhost' }]
+void layouts
+// @ts-expect-error no other layout
+const unknownLayout: RedisStoreOptions = { url: 'redis://localhost', sessionLayout: 'small' }
+void unknownLayout

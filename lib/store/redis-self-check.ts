@@ -22,7 +22,7 @@ export const minimumRedisVersion = '6.2.0'
  * them; a test runs the whole flow as a user with exactly that rule.
  */
 export const scriptCommands = [
-  'time', 'exists', 'get', 'set', 'pttl', 'pexpire', 'pexpireat', 'del',
+  'time', 'exists', 'get', 'set', 'pttl', 'pexpire', 'pexpireat', 'pexpiretime', 'del',
   'hset', 'hmget', 'hdel', 'zadd', 'zrange', 'zrem', 'zcard', 'xadd', 'xrange'
 ] as const
 /** Sent by the client itself: the scripts (EVALSHA, EVAL when Redis lost them), INFO, PING. */
@@ -53,6 +53,8 @@ try('EXISTS', key)
 try('GET', key)
 local stringKey = try('SET', key, '1', 'PX', 1000)
 try('PTTL', key)
+-- Redis 6.2 has no PEXPIRETIME: an unknown command is no refusal
+try('PEXPIRETIME', key)
 try('PEXPIRE', key, 1000)
 if stringKey then
   for _, call in ipairs({ { 'HSET', key, 'f', '1' }, { 'HMGET', key, 'f' }, { 'HDEL', key, 'f' },

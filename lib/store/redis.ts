@@ -6,9 +6,21 @@
 //
 // Key layout (every key of one user shares the hash tag {u:<base64url(sub)>}, so each script
 // touches one Cluster slot; the sub is encoded so that no sub can break out of the tag):
-//   <prefix>{u:<sub64>}:s:<sessionId>  hash    one session; expires with the session
-//   <prefix>{u:<sub64>}:ss             zset    the user's session ids in creation order;
+//   <prefix>{u:<sub64>}:s:<name>       hash    one session; expires with the session
+//   <prefix>{u:<sub64>}:ss             zset    the user's session names in creation order;
 //                                              expires with the user's last session
+// Two session layouts (the sessionLayout option picks the one written; both are always read,
+// so instances with either setting share one Redis):
+// - 'compatible' (the default) writes as earlier versions did, so that their instances sharing
+//   the Redis during a rolling upgrade read and rotate what this one writes: the name is the
+//   whole session id, the claims whole JSON, the end in an 'exp' field as well as the expiry.
+// - 'compact': a session's name is the random part of its id (22 characters): the rest of the
+//   id is the sub's encoding, which the tag already holds. Memory per session is what this
+//   saves: the key, and an index member short enough for the compact (listpack) encoding
+//   whatever the sub's length. The session keeps its claims without the sub too
+//   (sessionClaims), and on Redis 7 its end only as the key's expiry (PEXPIRETIME).
+//   An id that is not one minted for its sub (a store caller's own) is named by the whole id.
+// A session stays under the key it was written with until it ends (rotateLua says why).
 //   <prefix>{u:<sub64>}:j:<jti>        string  a denylisted access token; expires with it
 //   <prefix>{u:<sub64>}:rv             string  left by a conditional revocation (reuse, eviction,
 //                                              logout with a refresh token): tells a notice whose
@@ -32,6 +44,7 @@ import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
 import { checkRedisUrl, createRedisClient } from './redis-client.js'
+import { sessionRandomLength } from '../tokens/refresh.js'
 import type { RedisClientOptions, RedisClusterParts, RedisStoreClient } from './redis-client.js'
 import type {
   CreateSessionInput,
@@ -70,20 +83,46 @@ local function extendIndex (index, now, untilMs)
 end
 `
 
-// KEYS: session, index. ARGV: sessionId, digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix,
+// The session's end is its key's expiry. Redis 7 reads it back exactly (PEXPIRETIME); where it
+// cannot (Redis 6.2, or an ACL user without PEXPIRETIME), the session keeps it in 'exp' as well,
+// as every session of earlier versions did. The compatible layout ('1' as keep) always writes
+// 'exp': earlier versions read a session's end from it alone. Needs redisNow.
+const sessionEnd = `
+local function expireSession (key, expires, keep)
+  redis.call('PEXPIREAT', key, expires)
+  if keep ~= '1' and type(redis.pcall('PEXPIRETIME', key)) == 'number' then redis.call('HDEL', key, 'exp')
+  else redis.call('HSET', key, 'exp', expires) end
+end
+local function endOf (key, stored)
+  local at = redis.pcall('PEXPIRETIME', key)
+  if type(at) == 'number' and at > 0 then return at end
+  return tonumber(stored) or now + redis.call('PTTL', key)
+end
+`
+
+// The id of an index member: a name of 22 characters is the random part of an id minted for the
+// user (whose sub's encoding follows it); a longer one is a whole id (an earlier version's or a caller's own).
+const idOfName = `
+local function idOf (name, sub64)
+  if #name == 22 then return name .. sub64 end
+  return name
+end
+`
+
+// KEYS: session, index. ARGV: index member (by the store's layout), digest, claims, lifetime, idle, maxSessions, ua, ip, sessionKeyPrefix,
 // DPoP key thumbprint ('' for none), acr, amr (JSON), not persistent ('1'), the session's own
-// idle lifetime (each '' when absent). Returns { now, expiresAt, evicted... }.
-const createSessionLua = `${redisNow}${extendIndex}
+// idle lifetime (each '' when absent), the sub's encoding, '1' to keep 'exp' (sessionEnd). Returns { now, expiresAt, evicted ids... }.
+const createSessionLua = `${redisNow}${extendIndex}${sessionEnd}${idOfName}
 local absolute = now + tonumber(ARGV[4])
 local expires = math.min(absolute, now + tonumber(ARGV[5]))
 -- 1. the session, with the digest of its first refresh token; auth_time is its start ('c')
-redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'cl', ARGV[3], 'c', now, 'l', now, 'abs', absolute, 'exp', expires, 'ua', ARGV[7], 'ip', ARGV[8])
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'cl', ARGV[3], 'c', now, 'l', now, 'abs', absolute, 'ua', ARGV[7], 'ip', ARGV[8])
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'k', ARGV[10]) end
 -- the login's strength and lifetimes, only when the login named them (memory per session)
 for i, field in ipairs({ 'acr', 'amr', 'np', 'idle' }) do
   if ARGV[10 + i] ~= '' then redis.call('HSET', KEYS[1], field, ARGV[10 + i]) end
 end
-redis.call('PEXPIREAT', KEYS[1], expires)
+expireSession(KEYS[1], expires, ARGV[16])
 -- 2. drop index entries whose session has expired
 for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   if redis.call('EXISTS', ARGV[9] .. id) == 0 then redis.call('ZREM', KEYS[2], id) end
@@ -100,23 +139,28 @@ if excess > 0 then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
     redis.call('DEL', ARGV[9] .. id)
     redis.call('ZREM', KEYS[2], id)
-    result[#result + 1] = id
+    result[#result + 1] = idOf(id, ARGV[15])
   end
 end
 extendIndex(KEYS[2], now, expires)
 return result
 `
 
-// KEYS: session, index. ARGV: sessionId, presented, successor, sealed, idle, grace, history size,
-// peek ('1' to only look), claims ('' to keep them), the claims they replace ('' for any), the
-// DPoP key thumbprint presented ('' for none).
+// KEYS: session (by the store's layout), index, its key in the other layout. ARGV: session name,
+// presented, successor, sealed, idle, grace, history size, peek ('1' to only look), claims ('' to
+// keep them), the claims they replace ('' for any), the DPoP key thumbprint presented ('' for
+// none), the session id, the claims they replace as whole JSON (as earlier versions kept them),
+// '1' to keep 'exp' (sessionEnd). KEYS[1] is where a new session would be written (by the store's
+// layout), KEYS[3] the other layout's key: a session is found under either.
 // Returns { status, createdAt, lastUsedAt, expiresAt, ua, ip, claims, bound key, authTime, acr,
 // amr, np, idle [, sealed successors...] } (authTime, acr, amr, np, idle: false when absent).
 // A session's own idle lifetime ('idle') wins over ARGV[5] when shorter.
 // 'old' holds the spent generations, newest first, space-separated: 'digest,rotatedAt,sealed'
 // while the generation is within grace, the bare digest after it (its seal is no longer needed).
-const rotateLua = `${redisNow}${extendIndex}
-local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old', 'prev', 'rot', 'seal', 'k', 'at', 'acr', 'amr', 'np', 'idle')
+const rotateLua = `${redisNow}${extendIndex}${sessionEnd}
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then key = KEYS[3] end
+local s = redis.call('HMGET', key, 'cur', 'abs', 'c', 'l', 'exp', 'ua', 'ip', 'cl', 'old', 'prev', 'rot', 'seal', 'k', 'at', 'acr', 'amr', 'np', 'idle')
 -- 1. no live session: nothing to rotate (the key expires with the session)
 if not s[1] then return { 'invalid' } end
 local login = { s[14], s[15], s[16], s[17], s[18] }
@@ -127,11 +171,12 @@ end
 local grace = tonumber(ARGV[6])
 -- a session bound to a DPoP key moves only for that key (a spent token after grace is reuse all the same)
 local keyHeld = not s[13] or s[13] == ARGV[11]
-local key = s[13] or ''
+local jkt = s[13] or ''
+local ends = endOf(key, s[5])
 -- 2. the current token: the successor becomes current, the idle timer restarts
 if ARGV[2] == s[1] then
   if not keyHeld then return { 'invalid' } end
-  if ARGV[8] == '1' then return { 'current', s[3], s[4], s[5], s[6], s[7], s[8], key, unpack(login) } end
+  if ARGV[8] == '1' then return { 'current', s[3], s[4], ends, s[6], s[7], s[8], jkt, unpack(login) } end
   local expires = math.min(tonumber(s[2]), now + math.min(tonumber(ARGV[5]), tonumber(s[18] or ARGV[5])))
   -- the presented token joins the spent generations, which keep the newest ARGV[7] + 1
   local old = { ARGV[2] .. ',' .. now .. ',' .. ARGV[4] }
@@ -141,21 +186,25 @@ if ARGV[2] == s[1] then
     if digest and now - tonumber(rotated) >= grace then entry = digest end
     old[#old + 1] = entry
   end
-  redis.call('HSET', KEYS[1], 'cur', ARGV[3], 'old', table.concat(old, ' '), 'l', now, 'exp', expires)
-  if s[10] then redis.call('HDEL', KEYS[1], 'prev', 'rot', 'seal') end
+  -- A session written by an earlier version (under its whole id) is not moved to its name: it
+  -- stays until it ends (within its lifetime). Moving it would need RENAME and ZSCORE, which
+  -- the ACL rule of earlier versions does not grant: an upgrade that kept its rule would fail
+  -- such a session's refresh.
+  redis.call('HSET', key, 'cur', ARGV[3], 'old', table.concat(old, ' '), 'l', now)
+  if s[10] then redis.call('HDEL', key, 'prev', 'rot', 'seal') end
   local claims = s[8]
   -- the new claims, unless the session's changed since they were read (updateClaims wins)
-  if ARGV[9] ~= '' and (ARGV[10] == '' or ARGV[10] == s[8]) then
+  if ARGV[9] ~= '' and (ARGV[10] == '' or ARGV[10] == s[8] or ARGV[13] == s[8]) then
     claims = ARGV[9]
-    redis.call('HSET', KEYS[1], 'cl', claims)
+    redis.call('HSET', key, 'cl', claims)
   end
-  redis.call('PEXPIREAT', KEYS[1], expires)
+  expireSession(key, expires, ARGV[14])
   extendIndex(KEYS[2], now, expires)
-  return { 'rotated', s[3], now, expires, s[6], s[7], claims, key, unpack(login) }
+  return { 'rotated', s[3], now, expires, s[6], s[7], claims, jkt, unpack(login) }
 end
 -- 3. a spent generation: within grace its seals lead to the current token (the presented
 --    token's seal first); after grace it is reuse, and the session dies
-local result = { 'grace', s[3], s[4], s[5], s[6], s[7], s[8], key, unpack(login) }
+local result = { 'grace', s[3], s[4], ends, s[6], s[7], s[8], jkt, unpack(login) }
 local seals, linked = {}, true
 for entry in string.gmatch(s[9] or '', '%S+') do
   local digest, rotated, sealed = string.match(entry, '^([^,]+),(%d+),(.+)$')
@@ -170,8 +219,8 @@ for entry in string.gmatch(s[9] or '', '%S+') do
       for _, link in ipairs(seals) do result[#result + 1] = link end
       return result
     end
-    redis.call('DEL', KEYS[1])
-    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[2], ARGV[1], ARGV[12])
     return { 'reused' }
   end
 end
@@ -179,11 +228,13 @@ end
 return { 'invalid' }
 `
 
-// KEYS: session, index. ARGV: sessionId, successor, idle, history size, acr, amr (JSON; each ''
-// to keep it). Returns the session as the rotation does, or nil when it is not live. A session
+// KEYS: session (by the store's layout), index, its key in the other layout. ARGV: session name, successor, idle,
+// history size, acr, amr (JSON; each '' to keep it), '1' to keep 'exp' (sessionEnd). Returns the session as the rotation does, or nil when it is not live. A session
 // bound to a DPoP key stays bound (the request that steps it up proved the key).
-const stepUpLua = `${redisNow}${extendIndex}
-local s = redis.call('HMGET', KEYS[1], 'cur', 'abs', 'c', 'old', 'ua', 'ip', 'cl', 'acr', 'amr', 'np', 'idle', 'k')
+const stepUpLua = `${redisNow}${extendIndex}${sessionEnd}
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then key = KEYS[3] end
+local s = redis.call('HMGET', key, 'cur', 'abs', 'c', 'old', 'ua', 'ip', 'cl', 'acr', 'amr', 'np', 'idle', 'k')
 if not s[1] then return nil end
 -- 1. the current token is spent without a seal ('-'): nothing leads back from it
 local old = { s[1] .. ',' .. now .. ',-' }
@@ -196,17 +247,20 @@ local acr, amr = s[8], s[9]
 if ARGV[5] ~= '' then acr = ARGV[5] end
 if ARGV[6] ~= '' then amr = ARGV[6] end
 local expires = math.min(tonumber(s[2]), now + math.min(tonumber(ARGV[3]), tonumber(s[11] or ARGV[3])))
-redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'old', table.concat(old, ' '), 'l', now, 'exp', expires, 'at', now)
-if acr then redis.call('HSET', KEYS[1], 'acr', acr) end
-if amr then redis.call('HSET', KEYS[1], 'amr', amr) end
-redis.call('PEXPIREAT', KEYS[1], expires)
+redis.call('HSET', key, 'cur', ARGV[2], 'old', table.concat(old, ' '), 'l', now, 'at', now)
+if acr then redis.call('HSET', key, 'acr', acr) end
+if amr then redis.call('HSET', key, 'amr', amr) end
+expireSession(key, expires, ARGV[7])
 extendIndex(KEYS[2], now, expires)
 return { 'rotated', s[3], now, expires, s[5], s[6], s[7], s[12] or '', now, acr, amr, s[10], s[11] }
 `
 
-// KEYS: session, index. ARGV: sessionId, digest ('' for any). Returns the session or nil.
-const revokeSessionLua = `
-local s = redis.call('HMGET', KEYS[1], 'cur', 'old', 'c', 'l', 'exp', 'ua', 'ip', 'prev', 'at', 'acr', 'amr', 'np', 'idle')
+// KEYS: session (by the store's layout), index, its key in the other layout. ARGV: session name, digest ('' for any),
+// session id. Returns the session or nil.
+const revokeSessionLua = `${redisNow}${sessionEnd}
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then key = KEYS[3] end
+local s = redis.call('HMGET', key, 'cur', 'old', 'c', 'l', 'exp', 'ua', 'ip', 'prev', 'at', 'acr', 'amr', 'np', 'idle')
 if not s[1] then return nil end
 -- a digest, when given, must be the current token or one of the spent generations kept (a
 -- session written by 0.1.0 keeps its predecessor in 'prev')
@@ -217,12 +271,13 @@ if ARGV[2] ~= '' and ARGV[2] ~= s[1] and ARGV[2] ~= s[8] then
   end
   if not known then return nil end
 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return { s[3], s[4], s[5], s[6], s[7], s[9], s[10], s[11], s[12], s[13] }
+local ends = endOf(key, s[5])
+redis.call('DEL', key)
+redis.call('ZREM', KEYS[2], ARGV[1], ARGV[3])
+return { s[3], s[4], ends, s[6], s[7], s[9], s[10], s[11], s[12], s[13] }
 `
 
-// KEYS: index. ARGV: sessionKeyPrefix, claims. Replaces the claims of each live session of the
+// KEYS: index. ARGV: sessionKeyPrefix, claims (as sessionClaims keeps them). Replaces the claims of each live session of the
 // user (a session key that expired is skipped, never recreated); returns how many.
 const updateClaimsLua = `
 local updated = 0
@@ -245,14 +300,15 @@ redis.call('DEL', KEYS[1])
 return live
 `
 
-// KEYS: index. ARGV: sessionKeyPrefix. Returns id, createdAt, lastUsedAt, expiresAt, ua, ip,
-// authTime, acr, amr, np, idle (the last five false when absent) per live session.
-const listSessionsLua = `
+// KEYS: index. ARGV: sessionKeyPrefix, the sub's encoding. Returns id, createdAt, lastUsedAt,
+// expiresAt, ua, ip, authTime, acr, amr, np, idle (the last five false when absent) per live session.
+const listSessionsLua = `${redisNow}${sessionEnd}${idOfName}
 local result = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local s = redis.call('HMGET', ARGV[1] .. id, 'c', 'l', 'exp', 'ua', 'ip', 'at', 'acr', 'amr', 'np', 'idle')
+for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local s = redis.call('HMGET', ARGV[1] .. name, 'c', 'l', 'exp', 'ua', 'ip', 'at', 'acr', 'amr', 'np', 'idle')
   if s[1] then
-    result[#result + 1] = id
+    s[3] = endOf(ARGV[1] .. name, s[3])
+    result[#result + 1] = idOf(name, ARGV[2])
     for i = 1, 10 do result[#result + 1] = s[i] end
   end
 end
@@ -366,6 +422,19 @@ export interface RedisStoreOptions {
    * 'fail' makes app.ready() reject when there is one (or Redis does not answer), false only PINGs.
    */
   selfCheck?: 'warn' | 'fail' | false
+  /**
+   * How sessions are written (both layouts are read whatever this says; see docs/stores.md).
+   * 'compatible' (default) writes each session exactly as earlier versions did (its key and index
+   * member by the whole session id, its claims as whole JSON, its end in an 'exp' field), so that
+   * instances of those versions sharing the Redis read and rotate the sessions this one writes:
+   * keep it while any instance older than this version shares the Redis (a rolling upgrade).
+   * 'compact' writes a session by the random part of its id, its claims without the sub, its end
+   * as the key's expiry alone on Redis 7: less memory per session, but unreadable to earlier
+   * versions (their instances would log those sessions out). Set it once every instance runs this
+   * version or later; going back to an earlier version then logs out the sessions written so.
+   * A later major version may make 'compact' the default.
+   */
+  sessionLayout?: 'compatible' | 'compact'
 }
 
 export interface ReplicaAcknowledgement {
@@ -417,6 +486,8 @@ export class RedisStore implements Store {
   readonly #errors: ConnectionErrors
   readonly #unwatch: () => void
   readonly #selfCheck: 'warn' | 'fail' | false
+  /** 'compact' writes sessions in the compact layout; 'compatible' as earlier versions did. */
+  readonly #compact: boolean
   /** A single Redis's revocation checks, sent together per event-loop round; null on a Cluster. */
   readonly #checks: CheckBatch | null
   /** True with `selfCheck: 'fail'`: the plugin's ready() waits for the probe and fails with it. */
@@ -439,6 +510,11 @@ export class RedisStore implements Store {
       throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore selfCheck', "must be 'warn', 'fail' or false")
     }
     this.#selfCheck = selfCheck
+    const layout = options.sessionLayout ?? 'compatible'
+    if (layout !== 'compatible' && layout !== 'compact') {
+      throw new FST_JWT_AUTH_INVALID_OPTION('RedisStore sessionLayout', "must be 'compatible' or 'compact'")
+    }
+    this.#compact = layout === 'compact'
     this.probeFailsStart = selfCheck === 'fail'
     this.#prefix = prefix
     this.#ownsClient = options.client === undefined
@@ -479,12 +555,12 @@ export class RedisStore implements Store {
       retryDelay: noticeRetryDelay
     })
     this.client.defineCommand('fastifyJwtAuthCreateSession', { numberOfKeys: 2, lua: leavingMarker(createSessionLua, '#result > 2') })
-    this.client.defineCommand('fastifyJwtAuthRotate', { numberOfKeys: 2, lua: leavingMarker(rotateLua, "result[1] == 'reused'") })
-    this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 2, lua: leavingMarker(revokeSessionLua, 'result') })
+    this.client.defineCommand('fastifyJwtAuthRotate', { numberOfKeys: 3, lua: leavingMarker(rotateLua, "result[1] == 'reused'") })
+    this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 3, lua: leavingMarker(revokeSessionLua, 'result') })
     this.client.defineCommand('fastifyJwtAuthRevokeUser', { numberOfKeys: 1, lua: revokeUserLua })
     this.client.defineCommand('fastifyJwtAuthListSessions', { numberOfKeys: 1, lua: listSessionsLua, readOnly: true })
     this.client.defineCommand('fastifyJwtAuthUpdateClaims', { numberOfKeys: 1, lua: updateClaimsLua })
-    this.client.defineCommand('fastifyJwtAuthStepUp', { numberOfKeys: 2, lua: stepUpLua })
+    this.client.defineCommand('fastifyJwtAuthStepUp', { numberOfKeys: 3, lua: stepUpLua })
     this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 3, lua: noticeLua })
     this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
     this.client.defineCommand('fastifyJwtAuthFollowLegacy', { numberOfKeys: 2, lua: followLegacyLua, readOnly: true })
@@ -504,7 +580,7 @@ export class RedisStore implements Store {
         existsBatch: this.#scripts.fastifyJwtAuthExistsBatch,
         deadlines: this.#deadlines,
         answer: notLive,
-        keysPerCheck: 3,
+        keysPerCheck: 5,
         scriptForOne: (this.client.options as { enableAutoPipelining?: unknown }).enableAutoPipelining === true
       })
   }
@@ -536,13 +612,13 @@ export class RedisStore implements Store {
   }
 
   async createSession (input: CreateSessionInput): Promise<CreateSessionResult> {
-    const user = this.#userKey(input.sub)
-    const claims = JSON.stringify(input.claims)
+    const { user, key, member, sub64 } = this.#session(input.sub, input.sessionId)
     const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthCreateSession(
-      `${user}:s:${input.sessionId}`, `${user}:ss`,
-      input.sessionId, input.refreshDigest, claims, input.lifetime, input.idleTimeout, input.maxSessions,
+      key, `${user}:ss`,
+      member, input.refreshDigest, this.#claims(input.sub, input.claims), input.lifetime, input.idleTimeout, input.maxSessions,
       input.userAgent ?? '', input.ip ?? '', `${user}:s:`, input.jkt ?? '',
-      input.acr ?? '', input.amr === undefined ? '' : JSON.stringify(input.amr), input.persistent === false ? '1' : '', input.sessionIdleTimeout ?? ''
+      input.acr ?? '', input.amr === undefined ? '' : JSON.stringify(input.amr), input.persistent === false ? '1' : '', input.sessionIdleTimeout ?? '',
+      sub64, this.#keepExp
     ) as Promise<Reply>, created => created.length > 2)
     const evicted = reply.slice(2) as string[]
     const now = Number(reply[0])
@@ -554,12 +630,15 @@ export class RedisStore implements Store {
   }
 
   async rotateRefreshToken (input: RotateInput): Promise<RotateResult> {
-    const user = this.#userKey(input.sub)
+    const { user, key, other, name } = this.#session(input.sub, input.sessionId)
     const reply = await this.#conditional(input.sub, this.#scripts.fastifyJwtAuthRotate(
-      `${user}:s:${input.sessionId}`, `${user}:ss`,
-      input.sessionId, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace,
-      reuseHistory, input.peek === true ? '1' : '', input.claims === undefined ? '' : JSON.stringify(input.claims),
-      input.claimsFrom === undefined ? '' : JSON.stringify(input.claimsFrom), input.jkt ?? ''
+      key, `${user}:ss`, other,
+      name, input.presentedDigest, input.successorDigest, input.sealedSuccessor, input.idleTimeout, input.reuseGrace,
+      reuseHistory, input.peek === true ? '1' : '', input.claims === undefined ? '' : this.#claims(input.sub, input.claims),
+      input.claimsFrom === undefined ? '' : sessionClaims(input.sub, input.claimsFrom), input.jkt ?? '', input.sessionId,
+      // The compatible layout (and earlier versions) keep the claims as whole JSON: a session
+      // written so compares with that.
+      input.claimsFrom === undefined ? '' : JSON.stringify(input.claimsFrom), this.#keepExp
     ) as Promise<Reply>, rotated => rotated[0] === 'reused')
     const status = reply[0] as RotateResult['status']
     if (status === 'invalid' || status === 'reused') return { status }
@@ -570,24 +649,26 @@ export class RedisStore implements Store {
   }
 
   async stepUpSession (input: StepUpInput): Promise<SessionRecord | null> {
-    const user = this.#userKey(input.sub)
+    const { user, key, other, name } = this.#session(input.sub, input.sessionId)
     const reply = await this.#call(this.#scripts.fastifyJwtAuthStepUp(
-      `${user}:s:${input.sessionId}`, `${user}:ss`,
-      input.sessionId, input.successorDigest, input.idleTimeout, reuseHistory, input.acr ?? '', input.amr === undefined ? '' : JSON.stringify(input.amr)
+      key, `${user}:ss`, other,
+      name, input.successorDigest, input.idleTimeout, reuseHistory, input.acr ?? '', input.amr === undefined ? '' : JSON.stringify(input.amr),
+      this.#keepExp
     ) as Promise<Reply | null>)
     return reply === null ? null : sessionOf(input.sub, input.sessionId, reply)
   }
 
   isRevoked (sub: string, sessionId: string, jti: string): Promise<boolean> {
-    const user = this.#userKey(sub)
-    const session = `${user}:s:${sessionId}`
-    // EXISTS counts each key it is given, so naming the session twice makes the answer
-    // unambiguous. 2 = session live and jti not denylisted; 0 = session gone; 1 = gone and
-    // denylisted; 3 = live but denylisted. Both keys share the user's slot. On a single Redis the
-    // checks of one event-loop round share one call (check-batch.ts); on a Cluster each is one
-    // EXISTS. One promise of the store's own: the bounded answer, already mapped to a boolean.
-    if (this.#checks !== null) return this.#checks.check([session, session, `${user}:j:${jti}`])
-    return this.#deadlines.bound(this.client.exists(session, session, `${user}:j:${jti}`), notLive)
+    const { user, key, other } = this.#session(sub, sessionId)
+    // EXISTS counts each key it is given, so naming each of the session's keys twice (its key in
+    // each layout) makes the answer unambiguous: 2 (or 4 when
+    // both are one key) = session live and jti not denylisted; 0 = session gone; odd = the jti
+    // denylisted. All keys share the user's slot. On a single Redis the checks of one event-loop
+    // round share one call (check-batch.ts); on a Cluster each is one EXISTS. One promise of the
+    // store's own: the bounded answer, already mapped to a boolean.
+    const keys = [key, key, other, other, `${user}:j:${jti}`]
+    if (this.#checks !== null) return this.#checks.check(keys)
+    return this.#deadlines.bound(this.client.exists(...keys), notLive)
   }
 
   // Unconditional revocations post their notice first: a replica then asks the store about that
@@ -607,10 +688,10 @@ export class RedisStore implements Store {
   }
 
   async revokeSession (sub: string, sessionId: string, refreshDigest?: string): Promise<SessionInfo | null> {
-    const user = this.#userKey(sub)
+    const { user, key, other, name } = this.#session(sub, sessionId)
     // Sent only when called: by id, the revocation must wait for its notice.
     const call = (): Promise<Reply | null> => this.#scripts.fastifyJwtAuthRevokeSession(
-      `${user}:s:${sessionId}`, `${user}:ss`, sessionId, refreshDigest ?? ''
+      key, `${user}:ss`, other, name, refreshDigest ?? '', sessionId
     ) as Promise<Reply | null>
     let reply: Reply | null
     if (refreshDigest === undefined) {
@@ -633,7 +714,7 @@ export class RedisStore implements Store {
 
   async listSessions (sub: string): Promise<SessionInfo[]> {
     const user = this.#userKey(sub)
-    const reply = await this.#call(this.#scripts.fastifyJwtAuthListSessions(`${user}:ss`, `${user}:s:`)) as Reply
+    const reply = await this.#call(this.#scripts.fastifyJwtAuthListSessions(`${user}:ss`, `${user}:s:`, subKey(sub))) as Reply
     const sessions: SessionInfo[] = []
     for (let i = 0; i < reply.length; i += 11) {
       sessions.push(withLogin(withClient({
@@ -649,7 +730,7 @@ export class RedisStore implements Store {
 
   async updateClaims (sub: string, claims: Record<string, unknown>): Promise<number> {
     const user = this.#userKey(sub)
-    return await this.#call(this.#scripts.fastifyJwtAuthUpdateClaims(`${user}:ss`, `${user}:s:`, JSON.stringify(claims))) as number
+    return await this.#call(this.#scripts.fastifyJwtAuthUpdateClaims(`${user}:ss`, `${user}:s:`, this.#claims(sub, claims))) as number
   }
 
   /** Told by the plugin where to log the client's errors (each distinct cause at most every 30 s). */
@@ -731,7 +812,36 @@ export class RedisStore implements Store {
   }
 
   #userKey (sub: string): string {
-    return `${this.#prefix}{u:${Buffer.from(sub, 'utf8').toString('base64url')}}`
+    return `${this.#prefix}{u:${subKey(sub)}}`
+  }
+
+  /**
+   * Where a session lives. Its compact name is the random part of its id (the whole id when the
+   * id is not one minted for the sub); its key and index member in the compatible layout are
+   * the whole id, as earlier versions wrote them. `key` and `member` are where this store's
+   * layout writes it, `other` the other layout's key (the same key when both names are one):
+   * a session is read under either, whichever layout wrote it.
+   */
+  #session (sub: string, sessionId: string): { user: string, key: string, other: string, member: string, name: string, sub64: string } {
+    const sub64 = subKey(sub)
+    const user = `${this.#prefix}{u:${sub64}}`
+    const minted = sessionId.length > sessionRandomLength && sessionId.slice(sessionRandomLength) === sub64
+    const name = minted ? sessionId.slice(0, sessionRandomLength) : sessionId
+    const compact = `${user}:s:${name}`
+    const whole = `${user}:s:${sessionId}`
+    return this.#compact
+      ? { user, key: compact, other: whole, member: name, name, sub64 }
+      : { user, key: whole, other: compact, member: sessionId, name, sub64 }
+  }
+
+  /** Claims as this store's layout writes them (sessionClaims, or whole JSON as earlier versions). */
+  #claims (sub: string, claims: Record<string, unknown>): string {
+    return this.#compact ? sessionClaims(sub, claims) : JSON.stringify(claims)
+  }
+
+  /** The keep-'exp' argument of the scripts that set a session's end (sessionEnd). */
+  get #keepExp (): string {
+    return this.#compact ? '' : '1'
   }
 
   /** How many users wait for a revocation notice to be retried (bounded by maxPendingNotices). */
@@ -841,9 +951,34 @@ export class RedisStore implements Store {
   }
 }
 
-/** EXISTS session session jti: anything but 2 (live, not denylisted) is revoked. */
+/**
+ * EXISTS key key other other jti: 2 is a live session (4 when both names are one key) whose
+ * jti is not denylisted; anything else is revoked.
+ */
 function notLive (count: number): boolean {
-  return count !== 2
+  return count !== 2 && count !== 4
+}
+
+/** The sub as the user's hash tag holds it. */
+function subKey (sub: string): string {
+  return Buffer.from(sub, 'utf8').toString('base64url')
+}
+
+/**
+ * Claims as a session hash keeps them: without the sub, which the key's tag names, and without
+ * the JSON's opening brace, which tells them from the whole JSON of sessions written by earlier versions (or
+ * claims that do not carry the session's sub), kept and read back as they are.
+ */
+function sessionClaims (sub: string, claims: Record<string, unknown>): string {
+  if (claims.sub !== sub) return JSON.stringify(claims)
+  const { sub: _sub, ...rest } = claims
+  return JSON.stringify(rest).slice(1)
+}
+
+/** Claims as the session hash keeps them, with the sub (first) when the hash left it out. */
+function claimsOfSession (sub: string, stored: string): Record<string, unknown> {
+  if (stored.startsWith('{')) return JSON.parse(stored) as Record<string, unknown>
+  return { sub, ...JSON.parse(`{${stored}`) as Record<string, unknown> }
 }
 
 /** Validates waitForReplicas once; null when it is not asked for. */
@@ -895,7 +1030,7 @@ function sessionOf (sub: string, sessionId: string, reply: Reply): SessionRecord
     createdAt: Number(reply[1]),
     lastUsedAt: Number(reply[2]),
     expiresAt: Number(reply[3]),
-    claims: JSON.parse(reply[6] as string) as Record<string, unknown>
+    claims: claimsOfSession(sub, reply[6] as string)
   } as SessionRecord, reply[4] as string, reply[5] as string), reply.slice(8, 13))
   if (reply[7] !== '') session.jkt = reply[7] as string
   return session

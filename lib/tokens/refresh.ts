@@ -3,7 +3,7 @@
 // Session ids are 22 random base64url characters followed by the user's sub in base64url.
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
 
-const sessionRandomLength = 22 // 16 bytes
+export const sessionRandomLength = 22 // 16 bytes
 const secretLength = 43 // 32 bytes
 /** Longest `sub` accepted, in UTF-8 bytes. */
 export const maxSubBytes = 256
