@@ -165,3 +165,30 @@ t.test('the { url } client has the recommended options: no ioredis timer per com
   t.same(results.map(result => result.status), ['rejected', 'rejected'], 'a hung Redis: each check refused')
   t.ok(Date.now() - started < 300 + 1000, `by the store's own bound (${Date.now() - started} ms)`)
 })
+
+t.test('a Redis in cluster mode behind a plain client: a round over several users falls back to one EXISTS each', async t => {
+  // One node holding every slot, as some managed services offer it: it refuses a script whose
+  // keys are in several slots (CROSSSLOT), which the batch of several users is.
+  const node = await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${++prefixes}.conf`])
+  t.teardown(async () => { await node.stop() })
+  const admin = new Redis(node.port, '127.0.0.1')
+  clients.push(admin)
+  await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
+  for (let i = 0; i < 100 && !/cluster_state:ok/.test(String(await admin.call('CLUSTER', 'INFO'))); i++) await sleep(50)
+  const plain = new Redis(node.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+  clients.push(plain)
+  const store = new RedisStore({ client: plain, prefix: `batch${prefixes}:`, selfCheck: false })
+  const app = await buildApp({ store })
+  t.teardown(() => app.close())
+  const tokens = [(await login(app, { sub: 'one' })).access_token, (await login(app, { sub: 'two' })).access_token]
+  await app.jwtAuth.revokeToken(tokens[1] as string)
+  const checks = tokens.map(token => decodePart(token, 1))
+  const ask = async (): Promise<boolean[]> => await Promise.all(checks.map(async c => await store.isRevoked(String(c.sub), String(c.sid), String(c.jti))))
+  const { commands, stop } = await watchSentCommands(admin)
+  t.teardown(stop)
+  t.same(await ask(), [false, true], 'the refused batch is sent again as one EXISTS per check, each answered')
+  t.same(await ask(), [false, true], 'and so is every round after it')
+  await sleep(100)
+  // (MONITOR does not show the script call Redis refused.)
+  t.same(commands, ['exists', 'exists', 'exists', 'exists'], 'EXISTS only: the batch is not tried again')
+})

@@ -239,7 +239,8 @@ export function sweepOrphans (): number {
       try {
         const pid = Number(readFileSync(join(dir, file), 'utf8'))
         const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-        if (commandLine.startsWith('redis-server') && commandLine.includes(`:${port}`)) {
+        // The title redis-server gives itself: "redis-server 127.0.0.1:<port>" (maybe " [sentinel]").
+        if (commandLine.startsWith('redis-server') && /:(\d+)\b/.exec(commandLine)?.[1] === port) {
           process.kill(pid, 'SIGKILL')
           stopped++
         }

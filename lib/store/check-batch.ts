@@ -48,6 +48,8 @@ export class CheckBatch {
   #keys: string[] = []
   #calls: Array<Bounded<number, boolean>> = []
   readonly #send = (): void => { this.#flush() }
+  /** Set once Redis refused a batch over several slots (cluster mode): one EXISTS per check. */
+  #oneByOne = false
 
   constructor (parts: CheckBatchParts) {
     this.#parts = parts
@@ -67,22 +69,38 @@ export class CheckBatch {
     const keys = this.#keys
     this.#calls = []
     this.#keys = []
-    if (calls.length === 1 && !this.#parts.scriptForOne) {
-      const call = calls[0] as Bounded<number, boolean>
-      this.#parts.exists(...keys).then(count => { call.value(count) }, (error: unknown) => { call.error(error) })
+    const size = this.#parts.keysPerCheck
+    if (this.#oneByOne || (calls.length === 1 && !this.#parts.scriptForOne)) {
+      for (let i = 0; i < calls.length; i++) this.#existsFor(calls[i] as Bounded<number, boolean>, keys.slice(i * size, (i + 1) * size))
       return
     }
-    const size = this.#parts.keysPerCheck
     for (let first = 0; first < calls.length; first += maxBatch) {
       const part = calls.slice(first, first + maxBatch)
-      const args: Array<string | number> = keys.slice(first * size, (first + part.length) * size)
-      args.unshift(args.length)
-      args.push(size)
+      const partKeys = keys.slice(first * size, (first + part.length) * size)
+      const args: Array<string | number> = [partKeys.length, ...partKeys, size]
       this.#parts.existsBatch(...args).then(counts => {
         for (let i = 0; i < part.length; i++) (part[i] as Bounded<number, boolean>).value(counts[i] as number)
-      }, (error: unknown) => {
-        for (const call of part) call.error(error)
+      }).catch((error: unknown) => {
+        // Also what the answers above throw (a reply that is no list, never from Redis): the
+        // checks not yet answered fail at once, none hangs (a settled call ignores a second answer).
+        if (!isCrossSlot(error)) {
+          for (const call of part) call.error(error)
+          return
+        }
+        // A Redis in cluster mode (one shard holding every slot, as some managed services offer it
+        // behind a plain client) refuses a script over several users' slots: from now on each
+        // check is its own EXISTS, and these are sent again that way (their deadlines still run).
+        this.#oneByOne = true
+        for (let i = 0; i < part.length; i++) this.#existsFor(part[i] as Bounded<number, boolean>, partKeys.slice(i * size, (i + 1) * size))
       })
     }
   }
+
+  #existsFor (call: Bounded<number, boolean>, keys: string[]): void {
+    this.#parts.exists(...keys).then(count => { call.value(count) }, (error: unknown) => { call.error(error) })
+  }
+}
+
+function isCrossSlot (error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('CROSSSLOT')
 }
