@@ -1,7 +1,8 @@
 // Values that bind an access token to its browser: a random value in a cookie and its SHA-256
 // in a claim. The fingerprint (OWASP token sidejacking defence) lives in a hardened HttpOnly
 // cookie; the anti-CSRF token lives in a readable cookie that the page echoes in a header.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
+import { randomBase64url } from './random.js'
 
 export interface Binding {
   /** The value for the cookie. */
@@ -11,14 +12,14 @@ export interface Binding {
 }
 
 export function mintBinding (): Binding {
-  const value = randomBytes(32).toString('base64url')
-  return { value, digest: createHash('sha256').update(value).digest('base64url') }
+  const value = randomBase64url(32)
+  return { value, digest: hash('sha256', value, 'base64url') }
 }
 
 /** True when `presented` hashes to `digest`, compared in constant time. */
 export function matchesDigest (presented: unknown, digest: unknown): boolean {
   if (typeof presented !== 'string' || typeof digest !== 'string') return false
-  const actual = createHash('sha256').update(presented).digest()
+  const actual = hash('sha256', presented, 'buffer')
   const expected = Buffer.from(digest, 'base64url')
   return expected.length === actual.length && timingSafeEqual(actual, expected)
 }
@@ -26,5 +27,5 @@ export function matchesDigest (presented: unknown, digest: unknown): boolean {
 /** True when two presented strings are equal, compared in constant time (double submit). */
 export function sameValue (a: unknown, b: unknown): boolean {
   if (typeof a !== 'string' || typeof b !== 'string' || a === '') return false
-  return matchesDigest(a, createHash('sha256').update(b).digest('base64url'))
+  return matchesDigest(a, hash('sha256', b, 'base64url'))
 }

@@ -1,7 +1,8 @@
 // Refresh tokens: opaque, 256 random bits, shaped `<sessionId>.<secret>` so the session (and
 // through it the user, whose keys share one Redis hash tag) is known without a lookup.
 // Session ids are 22 random base64url characters followed by the user's sub in base64url.
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, hash } from 'node:crypto'
+import { randomBase64url, randomBuffer } from './random.js'
 
 export const sessionRandomLength = 22 // 16 bytes
 const secretLength = 43 // 32 bytes
@@ -21,7 +22,7 @@ export function isFitSub (sub: string): boolean {
 }
 
 export function mintSessionId (sub: string): string {
-  return randomBytes(16).toString('base64url') + Buffer.from(sub, 'utf8').toString('base64url')
+  return randomBase64url(16) + Buffer.from(sub, 'utf8').toString('base64url')
 }
 
 /** The sub a session id belongs to, or null when the id is not one of ours. */
@@ -35,7 +36,7 @@ export function subOfSessionId (sessionId: string): string | null {
 }
 
 export function mintRefreshToken (sessionId: string): string {
-  return `${sessionId}.${randomBytes(32).toString('base64url')}`
+  return `${sessionId}.${randomBase64url(32)}`
 }
 
 export interface ParsedRefreshToken {
@@ -55,7 +56,7 @@ export function parseRefreshToken (token: string): ParsedRefreshToken | null {
 
 /** What the store keeps instead of the token. */
 export function digestRefreshToken (token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
+  return hash('sha256', token, 'base64url')
 }
 
 // Grace needs the successor again, but the store must not hold it in the clear: it is sealed
@@ -66,7 +67,7 @@ function sealingKey (predecessor: string): Buffer {
 }
 
 export function sealSuccessor (predecessor: string, successor: string): string {
-  const iv = randomBytes(12)
+  const iv = randomBuffer(12)
   const cipher = createCipheriv('aes-256-gcm', sealingKey(predecessor), iv)
   const sealed = Buffer.concat([iv, cipher.update(successor, 'utf8'), cipher.final(), cipher.getAuthTag()])
   return sealed.toString('base64url')
