@@ -45,7 +45,7 @@ import { performance } from 'node:perf_hooks'
 import { FST_JWT_AUTH_INVALID_OPTION } from '../errors.js'
 import { checkRedisUrl, createRedisClient } from './redis-client.js'
 import { sessionRandomLength } from '../tokens/refresh.js'
-import type { RedisClientOptions, RedisClusterParts, RedisStoreClient } from './redis-client.js'
+import type { RedisClientOptions, RedisClusterParts, RedisScriptDefinition, RedisStoreClient } from './redis-client.js'
 import type {
   CreateSessionInput,
   CreateSessionResult,
@@ -393,6 +393,22 @@ interface ScriptClient {
   fastifyJwtAuthExistsBatch: (...args: Array<string | number>) => Promise<number[]>
 }
 
+/** The store's Lua scripts, registered on its client with defineCommand under these names. */
+const scriptDefinitions: Record<keyof ScriptClient, RedisScriptDefinition> = {
+  fastifyJwtAuthCreateSession: { numberOfKeys: 2, lua: leavingMarker(createSessionLua, '#result > 2') },
+  fastifyJwtAuthRotate: { numberOfKeys: 3, lua: leavingMarker(rotateLua, "result[1] == 'reused'") },
+  fastifyJwtAuthRevokeSession: { numberOfKeys: 3, lua: leavingMarker(revokeSessionLua, 'result') },
+  fastifyJwtAuthRevokeUser: { numberOfKeys: 1, lua: revokeUserLua },
+  fastifyJwtAuthListSessions: { numberOfKeys: 1, lua: listSessionsLua, readOnly: true },
+  fastifyJwtAuthUpdateClaims: { numberOfKeys: 1, lua: updateClaimsLua },
+  fastifyJwtAuthStepUp: { numberOfKeys: 3, lua: stepUpLua },
+  fastifyJwtAuthNotice: { numberOfKeys: 3, lua: noticeLua },
+  fastifyJwtAuthFollow: { numberOfKeys: 2, lua: followLua },
+  fastifyJwtAuthFollowLegacy: { numberOfKeys: 2, lua: followLegacyLua, readOnly: true },
+  fastifyJwtAuthExistsBatch: { lua: existsBatchLua, readOnly: true }
+}
+const scriptNames = Object.keys(scriptDefinitions) as Array<keyof ScriptClient>
+
 export interface RedisStoreOptions {
   /** An ioredis 5 or 6 Redis (standalone or through Sentinel) or Cluster client. Never closed by the store. */
   client?: RedisStoreClient
@@ -554,24 +570,19 @@ export class RedisStore implements Store {
       limit: maxPending,
       retryDelay: noticeRetryDelay
     })
-    this.client.defineCommand('fastifyJwtAuthCreateSession', { numberOfKeys: 2, lua: leavingMarker(createSessionLua, '#result > 2') })
-    this.client.defineCommand('fastifyJwtAuthRotate', { numberOfKeys: 3, lua: leavingMarker(rotateLua, "result[1] == 'reused'") })
-    this.client.defineCommand('fastifyJwtAuthRevokeSession', { numberOfKeys: 3, lua: leavingMarker(revokeSessionLua, 'result') })
-    this.client.defineCommand('fastifyJwtAuthRevokeUser', { numberOfKeys: 1, lua: revokeUserLua })
-    this.client.defineCommand('fastifyJwtAuthListSessions', { numberOfKeys: 1, lua: listSessionsLua, readOnly: true })
-    this.client.defineCommand('fastifyJwtAuthUpdateClaims', { numberOfKeys: 1, lua: updateClaimsLua })
-    this.client.defineCommand('fastifyJwtAuthStepUp', { numberOfKeys: 3, lua: stepUpLua })
-    this.client.defineCommand('fastifyJwtAuthNotice', { numberOfKeys: 3, lua: noticeLua })
-    this.client.defineCommand('fastifyJwtAuthFollow', { numberOfKeys: 2, lua: followLua })
-    this.client.defineCommand('fastifyJwtAuthFollowLegacy', { numberOfKeys: 2, lua: followLegacyLua, readOnly: true })
-    this.client.defineCommand('fastifyJwtAuthExistsBatch', { lua: existsBatchLua, readOnly: true })
-    // The batch is already one command per round: ioredis's auto-pipelining would wrap it in a
-    // pipeline of its own each round (a Pipeline object that copies every defined command), at
-    // about 2.8 µs of CPU per check. Only this command is left out; the app's are untouched. A new
-    // array on this client's options: ioredis shares its default array between clients.
+    for (const name of scriptNames) this.client.defineCommand(name, scriptDefinitions[name])
+    // The store's scripts are one command each: ioredis's auto-pipelining would wrap each round's
+    // in a pipeline of its own (a Pipeline object that copies every defined command), about 2.8 µs
+    // of CPU per check in a batch and more for a rotation or a login, which seldom share a round.
+    // Sent as they are, they still share the connection with everything else. Only the scripts are
+    // left out; the app's commands are untouched. A new array on this client's options: ioredis
+    // shares its default array between clients.
     const clientOptions = this.client.options as { autoPipeliningIgnoredCommands?: unknown }
     const ignored = clientOptions.autoPipeliningIgnoredCommands
-    if (Array.isArray(ignored) && !ignored.includes('fastifyJwtAuthExistsBatch')) clientOptions.autoPipeliningIgnoredCommands = [...ignored as unknown[], 'fastifyJwtAuthExistsBatch']
+    if (Array.isArray(ignored)) {
+      const missing = scriptNames.filter(name => !ignored.includes(name))
+      if (missing.length > 0) clientOptions.autoPipeliningIgnoredCommands = [...ignored as unknown[], ...missing]
+    }
     this.#scripts = this.#wrapScripts(this.client as unknown as ScriptClient)
     this.#checks = isCluster
       ? null
