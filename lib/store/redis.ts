@@ -571,10 +571,10 @@ export class RedisStore implements Store {
       retryDelay: noticeRetryDelay
     })
     for (const name of scriptNames) this.client.defineCommand(name, scriptDefinitions[name])
-    // The store's scripts are one command each: ioredis's auto-pipelining would wrap each round's
-    // in a pipeline of its own (a Pipeline object that copies every defined command), about 2.8 µs
-    // of CPU per check in a batch and more for a rotation or a login, which seldom share a round.
-    // Sent as they are, they still share the connection with everything else. Only the scripts are
+    // The store's scripts are one command each: ioredis's auto-pipelining would gather a round's
+    // into a Pipeline object (which copies every defined command), about 2.8 µs of CPU per check
+    // in a batch; 50 concurrent rotations in one process ran 1.4-1.9x as many without it, at less
+    // CPU each (docs/benchmarks.md). Sent as they are, they still share the connection. Only the scripts are
     // left out; the app's commands are untouched. A new array on this client's options: ioredis
     // shares its default array between clients.
     const clientOptions = this.client.options as { autoPipeliningIgnoredCommands?: unknown }
