@@ -41,3 +41,12 @@ t.test('tokens, session ids and sealed successors drawn from it work as before',
   t.not(sealSuccessor(first, second), sealed, 'a new IV for each seal')
   t.equal(openSuccessor(first, sealed), second)
 })
+
+t.test('a count that is no whole number from 1 to the pool\'s size is refused, and hands out nothing twice', async t => {
+  randomBuffer(16)
+  for (const bytes of [-16, 0, 3.5, Number.NaN, 4097]) t.throws(() => randomBuffer(bytes), RangeError, `${bytes}`)
+  t.throws(() => randomBase64url(-16), RangeError)
+  const next = randomBuffer(16)
+  t.not(next.toString('hex'), '0'.repeat(32), 'the next value is no zeroed bytes')
+  t.equal(randomBuffer(4096).length, 4096, 'the whole pool at once')
+})
