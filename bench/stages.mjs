@@ -2,12 +2,14 @@
 // each timed alone in this process with many iterations (no HTTP, no load generator), so that
 // the figures hold on a loaded machine better than req/s do. Prints a Markdown table in ns/op
 // (median of STAGES_RUNS runs of STAGES_N iterations each), for docs/benchmarks.md.
-// With STAGES_REDIS_PORT the RedisStore check is timed too (against that redis-server).
-import { createHmac, randomBytes, randomUUID } from 'node:crypto'
+// With STAGES_REDIS_PORT the RedisStore check and rotations are timed too (against that redis-server).
+import { createHash, createHmac, hash, randomBytes, randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import Fastify from 'fastify'
 import { createVerifier } from 'fast-jwt'
 import jwtAuth, { MemoryStore, RedisStore } from '../dist/esm/index.js'
+import { randomBase64url } from '../dist/esm/tokens/random.js'
+import { digestRefreshToken, mintRefreshToken, mintSessionId, sealSuccessor } from '../dist/esm/tokens/refresh.js'
 
 const N = Number(process.env.STAGES_N ?? 200_000)
 const RUNS = Number(process.env.STAGES_RUNS ?? 5)
@@ -86,8 +88,40 @@ if (process.env.STAGES_REDIS_PORT) {
     await Promise.all(calls)
   }, 2_000)
   rows[rows.length - 1].median /= 50; rows[rows.length - 1].min /= 50; rows[rows.length - 1].max /= 50
+
+  // Rotations, 50 chains at once (each its own user), with the { url } client's auto-pipelining:
+  // the store's scripts sent as they are (autoPipeliningIgnoredCommands), then auto-pipelined as
+  // they were before 2026-12-03. Each chain's next token is minted, digested and sealed as the plugin does.
+  const ignored = [...redis.client.options.autoPipeliningIgnoredCommands]
+  const chains = []
+  for (let c = 0; c < 50; c++) {
+    const sub = `rotating-${c}`
+    const sessionId = mintSessionId(sub)
+    const token = mintRefreshToken(sessionId)
+    await redis.createSession({ sub, sessionId, refreshDigest: digestRefreshToken(token), claims: {}, lifetime: 3_600_000, idleTimeout: 3_600_000, maxSessions: 5 })
+    chains.push({ sub, sessionId, token })
+  }
+  const rotateAll = () => Promise.all(chains.map(async chain => {
+    const next = mintRefreshToken(chain.sessionId)
+    const rotated = await redis.rotateRefreshToken({ sub: chain.sub, sessionId: chain.sessionId, presentedDigest: digestRefreshToken(chain.token), successorDigest: digestRefreshToken(next), sealedSuccessor: sealSuccessor(chain.token, next), idleTimeout: 3_600_000, reuseGrace: 0 })
+    if (rotated.status !== 'rotated') throw new Error(`rotation: ${rotated.status}`)
+    chain.token = next
+  }))
+  for (const [label, list] of [['scripts sent as they are', ignored], ['scripts auto-pipelined (before 2026-12-03)', []]]) {
+    redis.client.options.autoPipeliningIgnoredCommands = list
+    await stage(`rotation: RedisStore.rotateRefreshToken, 50 chains at once, ${label}, per rotation`, rotateAll, 400)
+    rows[rows.length - 1].median /= 50; rows[rows.length - 1].min /= 50; rows[rows.length - 1].max /= 50
+  }
+  redis.client.options.autoPipeliningIgnoredCommands = ignored
   await redis.close()
 }
+
+// Login and rotation primitives: random values and digests.
+await stage('random: crypto.randomBytes(32) as base64url', () => randomBytes(32).toString('base64url'))
+await stage('random: the pool (randomBase64url(32))', () => randomBase64url(32))
+const refreshToken = mintRefreshToken(mintSessionId('bench-user'))
+await stage('digest: createHash(sha256).update().digest(base64url)', () => createHash('sha256').update(refreshToken).digest('base64url'))
+await stage('digest: crypto.hash(sha256, ..., base64url)', () => hash('sha256', refreshToken, 'base64url'))
 
 // Hook and promise overhead: an async function awaiting a value, against a plain call.
 const syncFn = x => x
