@@ -54,7 +54,12 @@ async function holds (t: Test, harness: Harness): Promise<void> {
   const details = await fc.check(
     fc.asyncProperty(fc.commands([storeCommand], { maxCommands: harness.maxCommands, size: 'max' }), async commands => {
       const real = await harness.create()
-      await fc.asyncModelRun(() => ({ model: new Model(reached), real }), commands)
+      try {
+        await fc.asyncModelRun(() => ({ model: new Model(reached), real }), commands)
+      } finally {
+        // A store on a shared client takes its listeners off it (the client stays open).
+        await real.store.close?.()
+      }
     }),
     { seed, ...replay, numRuns: runs ?? harness.numRuns, plugins: [fc.interruptAfterTimeLimit(harness.timeLimit)] }
   )
