@@ -574,9 +574,9 @@ export class RedisStore implements Store {
     // The store's scripts are one command each: ioredis's auto-pipelining would gather a round's
     // into a Pipeline object (which copies every defined command), about 2.8 µs of CPU per check
     // in a batch; 50 concurrent rotations in one process ran 1.4-1.9x as many without it, at less
-    // CPU each (docs/benchmarks.md). Sent as they are, they still share the connection. Only the scripts are
-    // left out; the app's commands are untouched. A new array on this client's options: ioredis
-    // shares its default array between clients.
+    // CPU each (docs/benchmarks.md). Sent as they are, they still share the connection. Only the
+    // scripts are left out; the app's commands are untouched. A new array on this client's
+    // options: ioredis shares its default array between clients.
     const clientOptions = this.client.options as { autoPipeliningIgnoredCommands?: unknown }
     const ignored = clientOptions.autoPipeliningIgnoredCommands
     if (Array.isArray(ignored)) {
